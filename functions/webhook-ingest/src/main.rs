@@ -1,0 +1,26 @@
+//! webhook-ingest: receives JaaS webhooks behind API Gateway, verifies them, stores each event
+//! exactly once and enqueues copy jobs for the files they carry. All behaviour lives in
+//! `meeting_hooks::ingest`; this binary only wires config, clients and the runtime.
+
+use lambda_http::{Error, Request, run, service_fn};
+use meeting_hooks::aws::{self, blobs::S3BlobStore, events::DynamoEventStore, queue::SqsJobQueue};
+use meeting_hooks::config::ProcessEnv;
+use meeting_hooks::ingest::{IngestConfig, IngestService, http};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    meeting_hooks::telemetry::init("webhook-ingest");
+    let config = IngestConfig::from_env(&ProcessEnv)?;
+    let sdk = aws::load_config().await;
+    let service = IngestService::new(
+        DynamoEventStore::new(aws::dynamodb(&sdk), &config.events_table),
+        SqsJobQueue::new(aws::sqs(&sdk), &config.jobs_queue_url),
+        S3BlobStore::new(aws::s3(&sdk), &config.payload_bucket),
+        &config,
+    );
+    let service = &service;
+    run(service_fn(move |request: Request| async move {
+        Ok::<_, std::convert::Infallible>(http::handle(service, request).await)
+    }))
+    .await
+}

@@ -1,0 +1,272 @@
+//! [`EventStore`] on DynamoDB (schema in [`crate::schema`]).
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
+
+use crate::ingest::ports::{
+    EventRecord, EventStore, ExistingEvent, JobState, PutOutcome, QuarantineRecord, StoreError,
+    StoredPayload,
+};
+use crate::schema::event_attr as a;
+
+const SENDING: &str = "sending";
+const QUEUED: &str = "queued";
+
+/// The events table.
+#[derive(Debug, Clone)]
+pub struct DynamoEventStore {
+    client: aws_sdk_dynamodb::Client,
+    table: String,
+}
+
+impl DynamoEventStore {
+    pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+        }
+    }
+}
+
+fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+fn n(v: i64) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+fn err(
+    operation: &'static str,
+) -> impl FnOnce(Box<dyn std::error::Error + Send + Sync>) -> StoreError {
+    move |source| StoreError { operation, source }
+}
+
+/// Sort key text that orders lexicographically by time: 13-digit zero-padded milliseconds.
+pub fn time_sort(ts_ms: i64, tail: &str) -> String {
+    format!("{:013}#{tail}", ts_ms.max(0))
+}
+
+fn payload_attrs(item: &mut HashMap<String, AttributeValue>, payload: &StoredPayload, text: bool) {
+    match payload {
+        StoredPayload::Inline(bytes) => {
+            let v = match (text, std::str::from_utf8(bytes)) {
+                (true, Ok(t)) => s(t),
+                _ => AttributeValue::B(bytes.clone().into()),
+            };
+            item.insert(a::PAYLOAD.into(), v);
+        }
+        StoredPayload::External(key) => {
+            item.insert(a::PAYLOAD_REF.into(), s(key));
+        }
+    }
+}
+
+fn record_item(r: &EventRecord) -> HashMap<String, AttributeValue> {
+    let mut item = HashMap::new();
+    item.insert(a::KEY.into(), s(&r.key));
+    item.insert(a::KIND.into(), s("event"));
+    item.insert(a::EVENT_TYPE.into(), s(&r.event_type));
+    item.insert(a::TIMESTAMP.into(), n(r.timestamp_ms));
+    item.insert(a::RECEIVED_AT.into(), n(r.received_at_ms));
+    item.insert(a::PAYLOAD_SHA256.into(), s(&r.payload_sha256));
+    payload_attrs(&mut item, &r.payload, true);
+    if let Some(session) = &r.session_id {
+        item.insert(a::SESSION_ID.into(), s(session));
+        item.insert(a::SESSION_SORT.into(), s(time_sort(r.timestamp_ms, &r.key)));
+    }
+    if let Some(fqn) = &r.fqn {
+        item.insert(a::FQN.into(), s(fqn));
+        if r.indexes_room_session {
+            item.insert(a::ROOM_FQN.into(), s(fqn));
+            item.insert(
+                a::ROOM_SORT.into(),
+                s(time_sort(
+                    r.timestamp_ms,
+                    r.session_id.as_deref().unwrap_or("-"),
+                )),
+            );
+        }
+    }
+    for (name, value) in [
+        (a::APP_ID, &r.app_id),
+        (a::CUSTOMER_ID, &r.customer_id),
+        (a::DATA_ERROR, &r.data_error),
+        (a::CONFLICT_OF, &r.conflict_of),
+        (a::JOB_ID, &r.job_id),
+    ] {
+        if let Some(v) = value {
+            item.insert(name.into(), s(v));
+        }
+    }
+    match r.job_state {
+        Some(JobState::Sending { lease_until_ms }) => {
+            item.insert(a::JOB_STATE.into(), s(SENDING));
+            item.insert(a::JOB_LEASE_UNTIL.into(), n(lease_until_ms));
+        }
+        Some(JobState::Queued) => {
+            item.insert(a::JOB_STATE.into(), s(QUEUED));
+        }
+        None => {}
+    }
+    if let Some(exp) = r.expires_at_secs {
+        item.insert(a::EXPIRES_AT.into(), n(exp));
+    }
+    item
+}
+
+/// Reads the job state of an item as stored.
+pub fn job_state_of(item: &HashMap<String, AttributeValue>) -> Option<JobState> {
+    match item
+        .get(a::JOB_STATE)
+        .and_then(|v| v.as_s().ok())
+        .map(String::as_str)
+    {
+        Some(QUEUED) => Some(JobState::Queued),
+        Some(SENDING) => Some(JobState::Sending {
+            lease_until_ms: item
+                .get(a::JOB_LEASE_UNTIL)
+                .and_then(|v| v.as_n().ok())
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0),
+        }),
+        _ => None,
+    }
+}
+
+impl EventStore for DynamoEventStore {
+    async fn put_if_absent(&self, record: &EventRecord) -> Result<PutOutcome, StoreError> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(record_item(record)))
+            .condition_expression("attribute_not_exists(#k)")
+            .expression_attribute_names("#k", a::KEY)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(PutOutcome::Created),
+            Err(e) => match e.as_service_error() {
+                Some(PutItemError::ConditionalCheckFailedException(c)) => {
+                    let old = c.item().cloned().unwrap_or_default();
+                    Ok(PutOutcome::Exists(ExistingEvent {
+                        payload_sha256: old
+                            .get(a::PAYLOAD_SHA256)
+                            .and_then(|v| v.as_s().ok())
+                            .cloned(),
+                        job_state: job_state_of(&old),
+                    }))
+                }
+                _ => Err(err("PutItem")(super::boxed(e))),
+            },
+        }
+    }
+
+    async fn claim_enqueue(
+        &self,
+        key: &str,
+        sha256: &str,
+        now_ms: i64,
+        lease_until_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(a::KEY, s(key))
+            .update_expression("SET #lease = :until")
+            .condition_expression("#state = :sending AND #lease < :now AND #sha = :sha")
+            .expression_attribute_names("#lease", a::JOB_LEASE_UNTIL)
+            .expression_attribute_names("#state", a::JOB_STATE)
+            .expression_attribute_names("#sha", a::PAYLOAD_SHA256)
+            .expression_attribute_values(":until", n(lease_until_ms))
+            .expression_attribute_values(":now", n(now_ms))
+            .expression_attribute_values(":sending", s(SENDING))
+            .expression_attribute_values(":sha", s(sha256))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(err("UpdateItem(claim)")(super::boxed(e))),
+        }
+    }
+
+    async fn mark_queued(&self, key: &str) -> Result<(), StoreError> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key(a::KEY, s(key))
+            .update_expression("SET #state = :queued REMOVE #lease")
+            .expression_attribute_names("#state", a::JOB_STATE)
+            .expression_attribute_names("#lease", a::JOB_LEASE_UNTIL)
+            .expression_attribute_values(":queued", s(QUEUED))
+            .send()
+            .await
+            .map_err(|e| err("UpdateItem(queued)")(super::boxed(e)))?;
+        Ok(())
+    }
+
+    async fn release_enqueue(&self, key: &str) -> Result<(), StoreError> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key(a::KEY, s(key))
+            .update_expression("SET #lease = :zero")
+            .condition_expression("#state = :sending")
+            .expression_attribute_names("#lease", a::JOB_LEASE_UNTIL)
+            .expression_attribute_names("#state", a::JOB_STATE)
+            .expression_attribute_values(":zero", n(0))
+            .expression_attribute_values(":sending", s(SENDING))
+            .send()
+            .await
+            .map_err(|e| err("UpdateItem(release)")(super::boxed(e)))?;
+        Ok(())
+    }
+
+    async fn put_quarantine(&self, r: &QuarantineRecord) -> Result<(), StoreError> {
+        let mut item = HashMap::new();
+        item.insert(a::KEY.into(), s(&r.key));
+        item.insert(a::KIND.into(), s("quarantine"));
+        item.insert(a::REASON.into(), s(&r.reason));
+        item.insert(a::RECEIVED_AT.into(), n(r.received_at_ms));
+        item.insert(a::PAYLOAD_SHA256.into(), s(&r.payload_sha256));
+        payload_attrs(&mut item, &r.payload, false);
+        item.insert(
+            a::HEADERS.into(),
+            AttributeValue::M(r.headers.iter().map(|(k, v)| (k.clone(), s(v))).collect()),
+        );
+        if let Some(exp) = r.expires_at_secs {
+            item.insert(a::EXPIRES_AT.into(), n(exp));
+        }
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(#k)")
+            .expression_attribute_names("#k", a::KEY)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            // The same bytes were quarantined before: already kept.
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(err("PutItem(quarantine)")(super::boxed(e))),
+        }
+    }
+}

@@ -1,0 +1,71 @@
+//! HTTP glue for webhook-ingest: a lambda_http request in, a JSON response out. The status
+//! mapping lives here and only here.
+
+use lambda_http::{Body, Request, Response};
+use serde_json::json;
+
+use super::ports::{BlobStore, EventStore, JobQueue};
+use super::{IngestOutcome, IngestService};
+use crate::respond;
+
+/// Handles one API Gateway request with the real clock.
+pub async fn handle<S: EventStore, Q: JobQueue, B: BlobStore>(
+    service: &IngestService<S, Q, B>,
+    request: Request,
+) -> Response<Body> {
+    let outcome = service
+        .handle(
+            request.method(),
+            request.headers(),
+            respond::body_bytes(request.body()),
+            respond::now_ms(),
+        )
+        .await;
+    response(&outcome)
+}
+
+/// The HTTP answer for an outcome. 2xx means "do not retry"; 5xx only when storage or the
+/// queue failed, so JaaS retries exactly when a retry can help.
+pub fn response(outcome: &IngestOutcome) -> Response<Body> {
+    match outcome {
+        IngestOutcome::Stored => respond::json(200, &json!({"status": "stored"})),
+        IngestOutcome::Duplicate => respond::json(200, &json!({"status": "duplicate"})),
+        IngestOutcome::Conflict => respond::json(200, &json!({"status": "conflict"})),
+        IngestOutcome::Quarantined { reason } => {
+            respond::json(200, &json!({"status": "quarantined", "reason": reason}))
+        }
+        IngestOutcome::MethodNotAllowed => respond::error(
+            405,
+            "method_not_allowed",
+            "webhooks are delivered with POST",
+        ),
+        IngestOutcome::TooLarge { limit } => respond::error(
+            413,
+            "body_too_large",
+            &format!("body exceeds the limit of {limit} bytes"),
+        ),
+        IngestOutcome::Unauthorized(e) => respond::error(401, e.code(), &e.to_string()),
+        IngestOutcome::InProgress => {
+            let mut r = respond::error(
+                503,
+                "in_progress",
+                "another delivery of this event is being processed; retry later",
+            );
+            r.headers_mut().insert(
+                "retry-after",
+                lambda_http::http::HeaderValue::from_static("5"),
+            );
+            r
+        }
+        IngestOutcome::StorageUnavailable => respond::error(
+            503,
+            "storage_unavailable",
+            "event storage failed; retry later",
+        ),
+        IngestOutcome::QueueUnavailable => respond::error(
+            503,
+            "queue_unavailable",
+            "event stored but its copy job could not be queued; retry later",
+        ),
+    }
+}

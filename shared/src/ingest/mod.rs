@@ -1,0 +1,445 @@
+//! The webhook-ingest logic: verify, parse, store exactly once, enqueue copy jobs.
+//!
+//! Per delivery there is one conditional `PutItem` that both deduplicates on the
+//! idempotencyKey and stores the event. For events that carry a file the same write takes an
+//! *enqueue lease*; after the job is on the queue one more write marks it queued. A crash or
+//! queue failure between the two leaves the lease behind, and the retry JaaS sends (a duplicate
+//! by key) sees it, takes it over once it has run out, and enqueues. Concurrent duplicates that
+//! see a live lease answer 503 so JaaS comes back later rather than being told "done" for a job
+//! that may never be enqueued.
+
+pub mod http;
+pub mod ports;
+
+use std::time::Duration;
+
+use ::http::{HeaderMap, Method};
+use sha2::{Digest, Sha256};
+use tracing::{Span, error, info, instrument, warn};
+
+use crate::config::{self, ConfigError, Env};
+use crate::jaas::{EventType, JaasEvent, JaasVerifier, SignatureError};
+use crate::jobs::{CopyJob, plan_job};
+use crate::metrics;
+use ports::{
+    BlobStore, EventRecord, EventStore, JobQueue, JobState, PutOutcome, QuarantineRecord,
+    StoreError, StoredPayload,
+};
+
+/// Items are limited to 400 KB; bodies above this go to the blob store first.
+pub const INLINE_PAYLOAD_MAX: usize = 350 * 1024;
+
+/// Headers whose values are credentials and are never stored.
+const REDACTED_HEADERS: &[&str] = &[
+    "authorization",
+    "cookie",
+    "x-api-key",
+    "proxy-authorization",
+];
+
+/// Configuration of the webhook-ingest function, read once at cold start.
+#[derive(Debug, Clone)]
+pub struct IngestConfig {
+    pub events_table: String,
+    pub jobs_queue_url: String,
+    /// Bucket for payloads too large for an item (prefixes `raw/` and `quarantine/`).
+    pub payload_bucket: String,
+    pub verifier: JaasVerifier,
+    pub max_body_bytes: usize,
+    pub enqueue_lease: Duration,
+    /// How long events are kept (TTL); `None` keeps them for good.
+    pub retention: Option<Duration>,
+}
+
+impl IngestConfig {
+    pub const DEFAULT_TOLERANCE_SECS: u64 = 24 * 3600;
+    pub const DEFAULT_MAX_BODY: usize = 1024 * 1024;
+    pub const DEFAULT_LEASE_SECS: u64 = 30;
+
+    /// Reads `EVENTS_TABLE`, `JOBS_QUEUE_URL`, `PAYLOAD_BUCKET`, `JAAS_WEBHOOK_SECRETS`
+    /// (comma-separated, for rotation), `JAAS_AUTHORIZATION` (optional),
+    /// `SIGNATURE_TOLERANCE_SECONDS`, `MAX_BODY_BYTES`, `ENQUEUE_LEASE_SECONDS`,
+    /// `EVENT_RETENTION_DAYS` (optional).
+    pub fn from_env(env: &impl Env) -> Result<Self, ConfigError> {
+        let secrets = config::secret_list(env, "JAAS_WEBHOOK_SECRETS")?;
+        if secrets.is_empty() {
+            return Err(ConfigError::Missing("JAAS_WEBHOOK_SECRETS"));
+        }
+        let tolerance: u64 = config::parsed_or(
+            env,
+            "SIGNATURE_TOLERANCE_SECONDS",
+            Self::DEFAULT_TOLERANCE_SECS,
+        )?;
+        let retention_days: Option<u64> = config::parsed_opt(env, "EVENT_RETENTION_DAYS")?;
+        let retention = retention_days.map(|d| Duration::from_secs(d * 86_400));
+        if let Some(r) = retention
+            && tolerance >= r.as_secs()
+        {
+            // A replay older than the dedup retention would be stored again.
+            return Err(ConfigError::Invalid {
+                var: "SIGNATURE_TOLERANCE_SECONDS",
+                reason: "must be shorter than EVENT_RETENTION_DAYS".into(),
+            });
+        }
+        let lease: u64 = config::parsed_or(env, "ENQUEUE_LEASE_SECONDS", Self::DEFAULT_LEASE_SECS)?;
+        Ok(Self {
+            events_table: config::required(env, "EVENTS_TABLE")?,
+            jobs_queue_url: config::required(env, "JOBS_QUEUE_URL")?,
+            payload_bucket: config::required(env, "PAYLOAD_BUCKET")?,
+            verifier: JaasVerifier::new(
+                secrets,
+                Duration::from_secs(tolerance),
+                config::secret_opt(env, "JAAS_AUTHORIZATION"),
+            ),
+            max_body_bytes: config::parsed_or(env, "MAX_BODY_BYTES", Self::DEFAULT_MAX_BODY)?,
+            enqueue_lease: Duration::from_secs(lease),
+            retention,
+        })
+    }
+}
+
+/// How one delivery ended. Mapped to a status and JSON body in [`http`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IngestOutcome {
+    /// First delivery: stored (and its job enqueued, if any).
+    Stored,
+    /// Same key, same payload: nothing new (a missing job was enqueued if needed).
+    Duplicate,
+    /// Same key, different payload: kept under a derived key and flagged.
+    Conflict,
+    /// Verified but not a JaaS event: kept as it came.
+    Quarantined {
+        reason: &'static str,
+    },
+    MethodNotAllowed,
+    TooLarge {
+        limit: usize,
+    },
+    Unauthorized(SignatureError),
+    /// Another delivery of this event holds the enqueue lease: come back later.
+    InProgress,
+    /// Storage failed: nothing acknowledged, JaaS should retry.
+    StorageUnavailable,
+    /// The event is stored but its job could not be enqueued: JaaS should retry.
+    QueueUnavailable,
+}
+
+enum Failure {
+    Storage(StoreError),
+    Queue,
+    InProgress,
+}
+
+impl From<StoreError> for Failure {
+    fn from(e: StoreError) -> Self {
+        Failure::Storage(e)
+    }
+}
+
+enum Written {
+    Created,
+    Duplicate,
+    KeyTakenByOtherPayload,
+}
+
+/// The ingest use case over its three ports.
+#[derive(Debug)]
+pub struct IngestService<S, Q, B> {
+    store: S,
+    queue: Q,
+    blobs: B,
+    verifier: JaasVerifier,
+    max_body_bytes: usize,
+    lease_ms: i64,
+    retention_secs: Option<i64>,
+}
+
+impl<S: EventStore, Q: JobQueue, B: BlobStore> IngestService<S, Q, B> {
+    pub fn new(store: S, queue: Q, blobs: B, config: &IngestConfig) -> Self {
+        Self {
+            store,
+            queue,
+            blobs,
+            verifier: config.verifier.clone(),
+            max_body_bytes: config.max_body_bytes,
+            lease_ms: config.enqueue_lease.as_millis() as i64,
+            retention_secs: config.retention.map(|r| r.as_secs() as i64),
+        }
+    }
+
+    /// Handles one delivery. `now_ms` is the current Unix time in milliseconds.
+    #[instrument(
+        name = "ingest",
+        skip_all,
+        fields(event_type, idempotency_key, session_id, outcome)
+    )]
+    pub async fn handle(
+        &self,
+        method: &Method,
+        headers: &HeaderMap,
+        body: &[u8],
+        now_ms: i64,
+    ) -> IngestOutcome {
+        let outcome = self.handle_inner(method, headers, body, now_ms).await;
+        Span::current().record("outcome", tracing::field::debug(&outcome));
+        metrics::ingest_outcome(&outcome);
+        outcome
+    }
+
+    async fn handle_inner(
+        &self,
+        method: &Method,
+        headers: &HeaderMap,
+        body: &[u8],
+        now_ms: i64,
+    ) -> IngestOutcome {
+        if method != Method::POST {
+            return IngestOutcome::MethodNotAllowed;
+        }
+        if body.len() > self.max_body_bytes {
+            return IngestOutcome::TooLarge {
+                limit: self.max_body_bytes,
+            };
+        }
+        let verified = match self.verifier.verify(headers, body, now_ms.div_euclid(1000)) {
+            Ok(v) => v,
+            Err(e) => {
+                warn!(reason = e.code(), "webhook refused");
+                return IngestOutcome::Unauthorized(e);
+            }
+        };
+        let body = verified.bytes();
+        let sha = hex::encode(Sha256::digest(body));
+        let event = match JaasEvent::parse(body) {
+            Ok(ev) => ev,
+            Err(e) => return self.quarantine(headers, body, sha, e.code(), now_ms).await,
+        };
+        let span = Span::current();
+        span.record("event_type", event.event_type.as_str());
+        span.record(
+            "idempotency_key",
+            event.idempotency_key.as_deref().unwrap_or("-"),
+        );
+        span.record("session_id", event.session_id.as_deref().unwrap_or("-"));
+        if let Some(reason) = &event.data_error {
+            warn!(
+                reason,
+                "event data does not match its documented shape; stored as sent"
+            );
+        }
+
+        let payload = match self.payload_location(body, &sha, "raw/jaas").await {
+            Ok(p) => p,
+            Err(()) => return IngestOutcome::StorageUnavailable,
+        };
+        let key = event
+            .idempotency_key
+            .clone()
+            .unwrap_or_else(|| format!("sha256:{sha}"));
+        let result = match self.write(&event, &key, &payload, &sha, None, now_ms).await {
+            Ok(Written::Created) => Ok(IngestOutcome::Stored),
+            Ok(Written::Duplicate) => Ok(IngestOutcome::Duplicate),
+            Ok(Written::KeyTakenByOtherPayload) => {
+                // Not a duplicate: keep it under a key derived from its own content, so a
+                // retry of this delivery deduplicates against it.
+                let conflict_key = format!("{key}#conflict#{sha}");
+                warn!("idempotencyKey reused with a different payload; kept under a derived key");
+                match self
+                    .write(&event, &conflict_key, &payload, &sha, Some(&key), now_ms)
+                    .await
+                {
+                    Ok(Written::Created) => Ok(IngestOutcome::Conflict),
+                    Ok(Written::Duplicate) => Ok(IngestOutcome::Duplicate),
+                    Ok(Written::KeyTakenByOtherPayload) => {
+                        unreachable!("a key containing the payload hash holds only that payload")
+                    }
+                    Err(f) => Err(f),
+                }
+            }
+            Err(f) => Err(f),
+        };
+        match result {
+            Ok(o) => o,
+            Err(Failure::Storage(e)) => {
+                error!(error = %e, source = %e.source, "event storage failed");
+                IngestOutcome::StorageUnavailable
+            }
+            Err(Failure::Queue) => IngestOutcome::QueueUnavailable,
+            Err(Failure::InProgress) => IngestOutcome::InProgress,
+        }
+    }
+
+    /// The one conditional write, then whatever job bookkeeping the outcome calls for.
+    async fn write(
+        &self,
+        event: &JaasEvent,
+        key: &str,
+        payload: &StoredPayload,
+        sha: &str,
+        conflict_of: Option<&str>,
+        now_ms: i64,
+    ) -> Result<Written, Failure> {
+        let job = match plan_job(event, key, now_ms) {
+            Ok(job) => job,
+            Err(missing) => {
+                warn!(
+                    field = missing.field,
+                    "file event without a link: stored, nothing to copy"
+                );
+                metrics::count("FileEventsWithoutLink", 1.0);
+                None
+            }
+        };
+        let record = EventRecord {
+            key: key.to_owned(),
+            event_type: event.event_type.clone(),
+            session_id: event.session_id.clone(),
+            fqn: event.fqn.clone(),
+            app_id: event.app().map(str::to_owned),
+            customer_id: event.customer_id.clone(),
+            timestamp_ms: event.timestamp.unwrap_or(now_ms),
+            received_at_ms: now_ms,
+            payload: payload.clone(),
+            payload_sha256: sha.to_owned(),
+            indexes_room_session: matches!(
+                event.known_type(),
+                Some(EventType::RoomCreated | EventType::RoomDestroyed)
+            ),
+            data_error: event.data_error.clone(),
+            conflict_of: conflict_of.map(str::to_owned),
+            job_id: job.as_ref().map(|j| j.job_id.clone()),
+            job_state: job.as_ref().map(|_| JobState::Sending {
+                lease_until_ms: now_ms + self.lease_ms,
+            }),
+            expires_at_secs: self.expiry(now_ms),
+        };
+        match self.store.put_if_absent(&record).await? {
+            PutOutcome::Created => {
+                if let Some(job) = &job {
+                    self.enqueue(key, job).await?;
+                }
+                Ok(Written::Created)
+            }
+            PutOutcome::Exists(old) if old.payload_sha256.as_deref() == Some(sha) => {
+                if let (Some(JobState::Sending { lease_until_ms }), Some(job)) =
+                    (old.job_state, &job)
+                {
+                    if lease_until_ms > now_ms {
+                        info!("another delivery holds the enqueue lease");
+                        return Err(Failure::InProgress);
+                    }
+                    if !self
+                        .store
+                        .claim_enqueue(key, sha, now_ms, now_ms + self.lease_ms)
+                        .await?
+                    {
+                        return Err(Failure::InProgress);
+                    }
+                    warn!(
+                        "earlier delivery stored the event but never enqueued its job: recovering"
+                    );
+                    metrics::count("JobsRecovered", 1.0);
+                    self.enqueue(key, job).await?;
+                }
+                Ok(Written::Duplicate)
+            }
+            PutOutcome::Exists(_) => Ok(Written::KeyTakenByOtherPayload),
+        }
+    }
+
+    async fn enqueue(&self, key: &str, job: &CopyJob) -> Result<(), Failure> {
+        if let Err(e) = self.queue.enqueue(job).await {
+            error!(error = %e, source = %e.source, job_id = %job.job_id, "enqueue failed; the retry will enqueue");
+            if let Err(e) = self.store.release_enqueue(key).await {
+                // The lease then simply runs out; the retry after it takes over.
+                warn!(error = %e, "could not release the enqueue lease");
+            }
+            return Err(Failure::Queue);
+        }
+        if let Err(e) = self.store.mark_queued(key).await {
+            // The job is on the queue; at worst a later duplicate enqueues it again and the
+            // copier's own exactly-once state absorbs it.
+            warn!(error = %e, job_id = %job.job_id, "job enqueued but not marked queued");
+        }
+        info!(job_id = %job.job_id, kind = job.kind.as_str(), link = %job.link, "copy job enqueued");
+        Ok(())
+    }
+
+    async fn quarantine(
+        &self,
+        headers: &HeaderMap,
+        body: &[u8],
+        sha: String,
+        reason: &'static str,
+        now_ms: i64,
+    ) -> IngestOutcome {
+        warn!(
+            reason,
+            bytes = body.len(),
+            "verified body is not a JaaS event: quarantined"
+        );
+        let Ok(payload) = self.payload_location(body, &sha, "quarantine").await else {
+            return IngestOutcome::StorageUnavailable;
+        };
+        let record = QuarantineRecord {
+            key: format!("quarantine#{sha}"),
+            reason: reason.to_owned(),
+            received_at_ms: now_ms,
+            payload,
+            payload_sha256: sha,
+            headers: redacted_headers(headers),
+            expires_at_secs: self.expiry(now_ms),
+        };
+        match self.store.put_quarantine(&record).await {
+            Ok(()) => IngestOutcome::Quarantined { reason },
+            Err(e) => {
+                error!(error = %e, source = %e.source, "quarantine write failed");
+                IngestOutcome::StorageUnavailable
+            }
+        }
+    }
+
+    /// Inline when it fits an item, else written to the blob store (content-addressed, so a
+    /// retry rewrites the same object and a crash before the item leaves no harm).
+    async fn payload_location(
+        &self,
+        body: &[u8],
+        sha: &str,
+        prefix: &str,
+    ) -> Result<StoredPayload, ()> {
+        if body.len() <= INLINE_PAYLOAD_MAX {
+            return Ok(StoredPayload::Inline(body.to_vec()));
+        }
+        let key = format!("{prefix}/{sha}");
+        match self
+            .blobs
+            .put(&key, body.to_vec(), "application/octet-stream")
+            .await
+        {
+            Ok(()) => Ok(StoredPayload::External(key)),
+            Err(e) => {
+                error!(error = %e, source = %e.source, "large payload write failed");
+                Err(())
+            }
+        }
+    }
+
+    fn expiry(&self, now_ms: i64) -> Option<i64> {
+        self.retention_secs.map(|r| now_ms / 1000 + r)
+    }
+}
+
+fn redacted_headers(headers: &HeaderMap) -> Vec<(String, String)> {
+    headers
+        .iter()
+        .map(|(name, value)| {
+            let name = name.as_str().to_owned();
+            let value = if REDACTED_HEADERS.contains(&name.as_str()) {
+                "[redacted]".to_owned()
+            } else {
+                String::from_utf8_lossy(value.as_bytes()).into_owned()
+            };
+            (name, value)
+        })
+        .collect()
+}

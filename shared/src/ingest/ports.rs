@@ -1,0 +1,149 @@
+//! The capabilities the ingest logic needs, one small trait each. The AWS implementations
+//! live in [`crate::aws`]; tests may wrap them (e.g. to inject a failure) but the logic never
+//! knows which it has.
+
+use crate::jobs::CopyJob;
+
+/// Where an accepted body is kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoredPayload {
+    /// In the item itself (DynamoDB items are limited to 400 KB).
+    Inline(Vec<u8>),
+    /// In the blob store under this key (written before the item).
+    External(String),
+}
+
+/// Job bookkeeping on an event item. Absent for events without a file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobState {
+    /// A writer holds the right to enqueue until this time (Unix ms). A lease that ran out
+    /// means the writer crashed or failed: whoever sees it next takes over.
+    Sending { lease_until_ms: i64 },
+    /// The job message is on the queue.
+    Queued,
+}
+
+/// One accepted webhook, ready to be written once.
+#[derive(Debug, Clone)]
+pub struct EventRecord {
+    /// The storage key: the idempotencyKey as sent, a derived key when absent, or a
+    /// conflict key when the sent key was already used by a different payload.
+    pub key: String,
+    pub event_type: String,
+    pub session_id: Option<String>,
+    pub fqn: Option<String>,
+    pub app_id: Option<String>,
+    pub customer_id: Option<String>,
+    /// Event time (Unix ms) or, when the event has none, the receive time.
+    pub timestamp_ms: i64,
+    pub received_at_ms: i64,
+    pub payload: StoredPayload,
+    pub payload_sha256: String,
+    /// Set on ROOM_CREATED / ROOM_DESTROYED so the room index lists sessions.
+    pub indexes_room_session: bool,
+    pub data_error: Option<String>,
+    pub conflict_of: Option<String>,
+    pub job_id: Option<String>,
+    pub job_state: Option<JobState>,
+    /// TTL, Unix seconds, when a retention is configured.
+    pub expires_at_secs: Option<i64>,
+}
+
+/// What the store already held under a key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExistingEvent {
+    pub payload_sha256: Option<String>,
+    pub job_state: Option<JobState>,
+}
+
+/// Result of the single conditional write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PutOutcome {
+    Created,
+    Exists(ExistingEvent),
+}
+
+/// A verified body that is not a JaaS event, kept as it came.
+#[derive(Debug, Clone)]
+pub struct QuarantineRecord {
+    pub key: String,
+    pub reason: String,
+    pub received_at_ms: i64,
+    pub payload: StoredPayload,
+    pub payload_sha256: String,
+    /// Request headers, with credentials redacted.
+    pub headers: Vec<(String, String)>,
+    pub expires_at_secs: Option<i64>,
+}
+
+/// A storage failure. The message names the operation; the source keeps the SDK error.
+#[derive(Debug, thiserror::Error)]
+#[error("event store {operation} failed")]
+pub struct StoreError {
+    pub operation: &'static str,
+    #[source]
+    pub source: Box<dyn std::error::Error + Send + Sync>,
+}
+
+/// A queue failure.
+#[derive(Debug, thiserror::Error)]
+#[error("job queue send failed")]
+pub struct QueueError {
+    #[source]
+    pub source: Box<dyn std::error::Error + Send + Sync>,
+}
+
+/// A blob store failure.
+#[derive(Debug, thiserror::Error)]
+#[error("blob store put failed")]
+pub struct BlobError {
+    #[source]
+    pub source: Box<dyn std::error::Error + Send + Sync>,
+}
+
+/// Durable event storage with conditional writes.
+pub trait EventStore: Send + Sync {
+    /// Writes the record unless its key exists; on a clash returns what was there
+    /// (from the same call: no read before the write).
+    fn put_if_absent(
+        &self,
+        record: &EventRecord,
+    ) -> impl Future<Output = Result<PutOutcome, StoreError>> + Send;
+
+    /// Takes over the enqueue lease of `key` if it ran out (or was released) before `now_ms`
+    /// and the stored payload hash is `sha256`. Returns false if someone else holds it.
+    fn claim_enqueue(
+        &self,
+        key: &str,
+        sha256: &str,
+        now_ms: i64,
+        lease_until_ms: i64,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Records that the job message is on the queue.
+    fn mark_queued(&self, key: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Gives the lease up after a failed send so the next delivery can enqueue at once.
+    fn release_enqueue(&self, key: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Keeps a body we could not understand.
+    fn put_quarantine(
+        &self,
+        record: &QuarantineRecord,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// The copy job queue.
+pub trait JobQueue: Send + Sync {
+    fn enqueue(&self, job: &CopyJob) -> impl Future<Output = Result<(), QueueError>> + Send;
+}
+
+/// Storage for payloads too large to keep inline.
+pub trait BlobStore: Send + Sync {
+    fn put(
+        &self,
+        key: &str,
+        bytes: Vec<u8>,
+        content_type: &str,
+    ) -> impl Future<Output = Result<(), BlobError>> + Send;
+}

@@ -1,0 +1,52 @@
+//! Lenient deserializers for the shapes JaaS actually sends: `moderator` as a bool or the
+//! string "true"/"false", numbers that sometimes arrive as strings or floats. A value we
+//! cannot read is treated as absent rather than failing the whole event: the raw payload
+//! is stored regardless, so nothing is lost by being forgiving here.
+
+use serde::{Deserialize, Deserializer};
+use serde_json::Value;
+
+/// Reads a bool from `true`, `"true"`, `"TRUE"`, `1`; anything else unreadable is `None`.
+pub fn opt_bool<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
+    Ok(bool_of(&Value::deserialize(d)?))
+}
+
+/// Reads an integer from a JSON number (floats truncated) or a numeric string.
+pub fn opt_i64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    Ok(i64_of(&Value::deserialize(d)?))
+}
+
+/// Reads a string; numbers and bools are rendered, null and containers are `None`.
+pub fn opt_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    Ok(string_of(&Value::deserialize(d)?))
+}
+
+pub fn bool_of(v: &Value) -> Option<bool> {
+    match v {
+        Value::Bool(b) => Some(*b),
+        Value::String(s) => match s.trim().to_ascii_lowercase().as_str() {
+            "true" => Some(true),
+            "false" => Some(false),
+            _ => None,
+        },
+        Value::Number(n) => n.as_i64().map(|n| n != 0),
+        _ => None,
+    }
+}
+
+pub fn i64_of(v: &Value) -> Option<i64> {
+    match v {
+        Value::Number(n) => n.as_i64().or_else(|| n.as_f64().map(|f| f as i64)),
+        Value::String(s) => s.trim().parse::<i64>().ok(),
+        _ => None,
+    }
+}
+
+pub fn string_of(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}

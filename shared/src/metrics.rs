@@ -1,0 +1,130 @@
+//! Metrics as CloudWatch Embedded Metric Format: one JSON line per data point on stdout,
+//! which Lambda ships to CloudWatch Logs and CloudWatch turns into metrics, with no API call
+//! and no extra latency. Nothing is printed until [`init`] is called (tests stay quiet).
+//! Metric lines never carry bodies, links or secrets: only names, numbers and dimensions.
+
+use std::sync::OnceLock;
+
+use serde_json::{Map, Value, json};
+
+use crate::ingest::IngestOutcome;
+
+struct Sink {
+    namespace: String,
+    service: &'static str,
+}
+
+static SINK: OnceLock<Sink> = OnceLock::new();
+
+/// Enables metric output for this process; `service` becomes the `Service` dimension.
+/// The namespace is `METRICS_NAMESPACE`, default `MeetingHooks`.
+pub fn init(service: &'static str) {
+    let namespace = std::env::var("METRICS_NAMESPACE").unwrap_or_else(|_| "MeetingHooks".into());
+    let _ = SINK.set(Sink { namespace, service });
+}
+
+/// Builds the EMF document for one metric (public for tests and the local stack).
+pub fn emf_line(
+    namespace: &str,
+    service: &str,
+    name: &str,
+    value: f64,
+    unit: &str,
+    dimension: Option<(&str, &str)>,
+    timestamp_ms: i64,
+) -> String {
+    let mut dims = vec!["Service"];
+    let mut doc = Map::new();
+    doc.insert("Service".into(), Value::from(service));
+    if let Some((k, v)) = dimension {
+        dims.push(k);
+        doc.insert(k.into(), Value::from(v));
+    }
+    doc.insert(name.into(), json!(value));
+    doc.insert(
+        "_aws".into(),
+        json!({
+            "Timestamp": timestamp_ms,
+            "CloudWatchMetrics": [{
+                "Namespace": namespace,
+                "Dimensions": [dims],
+                "Metrics": [{"Name": name, "Unit": unit}]
+            }]
+        }),
+    );
+    Value::Object(doc).to_string()
+}
+
+fn emit(name: &str, value: f64, unit: &str, dimension: Option<(&str, &str)>) {
+    if let Some(sink) = SINK.get() {
+        println!(
+            "{}",
+            emf_line(
+                &sink.namespace,
+                sink.service,
+                name,
+                value,
+                unit,
+                dimension,
+                crate::respond::now_ms()
+            )
+        );
+    }
+}
+
+/// A count.
+pub fn count(name: &str, value: f64) {
+    emit(name, value, "Count", None);
+}
+
+/// A count with one extra dimension (e.g. `EventType`).
+pub fn count_by(name: &str, value: f64, dimension: &str, dimension_value: &str) {
+    emit(name, value, "Count", Some((dimension, dimension_value)));
+}
+
+/// A value with a unit (`Bytes`, `Seconds`, `Milliseconds`).
+pub fn value(name: &str, value: f64, unit: &str) {
+    emit(name, value, unit, None);
+}
+
+/// The counter for an ingest outcome.
+pub fn ingest_outcome(outcome: &IngestOutcome) {
+    match outcome {
+        IngestOutcome::Stored => count("EventsStored", 1.0),
+        IngestOutcome::Duplicate => count("Duplicates", 1.0),
+        IngestOutcome::Conflict => count("Conflicts", 1.0),
+        IngestOutcome::Quarantined { .. } => count("Quarantined", 1.0),
+        IngestOutcome::Unauthorized(e) => count_by("SignatureFailures", 1.0, "Reason", e.code()),
+        IngestOutcome::TooLarge { .. } => count("TooLarge", 1.0),
+        IngestOutcome::MethodNotAllowed => count("MethodNotAllowed", 1.0),
+        IngestOutcome::InProgress => count("InProgress", 1.0),
+        IngestOutcome::StorageUnavailable => count("StorageFailures", 1.0),
+        IngestOutcome::QueueUnavailable => count("QueueFailures", 1.0),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emf_document_names_metric_dimensions_and_value() {
+        let line = emf_line(
+            "NS",
+            "svc",
+            "Duplicates",
+            1.0,
+            "Count",
+            Some(("EventType", "X")),
+            5,
+        );
+        let v: Value = serde_json::from_str(&line).expect("json");
+        assert_eq!(v["Duplicates"], json!(1.0));
+        assert_eq!(v["EventType"], "X");
+        assert_eq!(
+            v["_aws"]["CloudWatchMetrics"][0]["Dimensions"][0],
+            json!(["Service", "EventType"])
+        );
+        assert_eq!(v["_aws"]["CloudWatchMetrics"][0]["Namespace"], "NS");
+    }
+}

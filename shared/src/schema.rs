@@ -1,0 +1,191 @@
+//! The DynamoDB tables the code expects, described once. The emulator set-up, the local stack,
+//! the integration tests and the template check (`template.yaml` must declare the same keys
+//! and indexes) all read these descriptions, so code and infrastructure cannot drift apart.
+//!
+//! ## Events table
+//! | attribute | role |
+//! | --- | --- |
+//! | `idempotencyKey` (S) | partition key; the conditional `PutItem` deduplicates on it |
+//! | `sessionId` (S) + `sessionSort` (S, `<13-digit ms>#<key>`) | GSI `bySession`: one `Query` = a session's events in timestamp order |
+//! | `roomFqn` (S) + `roomSort` (S, `<13-digit ms>#<sessionId>`) | sparse GSI `byRoom`, set on ROOM_CREATED / ROOM_DESTROYED only: one `Query` = a room's sessions |
+//! | `expiresAt` (N) | TTL (only when a retention is configured) |
+
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
+    ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
+};
+
+/// A global secondary index (all attributes projected).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IndexSpec {
+    pub name: &'static str,
+    pub hash_key: &'static str,
+    pub range_key: Option<&'static str>,
+}
+
+/// A table: string keys only, on-demand billing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TableSpec {
+    /// The logical id of the table in template.yaml.
+    pub logical_id: &'static str,
+    pub hash_key: &'static str,
+    pub range_key: Option<&'static str>,
+    pub indexes: &'static [IndexSpec],
+    pub ttl_attribute: Option<&'static str>,
+}
+
+/// Attribute names of the events table.
+pub mod event_attr {
+    pub const KEY: &str = "idempotencyKey";
+    pub const EVENT_TYPE: &str = "eventType";
+    pub const SESSION_ID: &str = "sessionId";
+    pub const SESSION_SORT: &str = "sessionSort";
+    pub const ROOM_FQN: &str = "roomFqn";
+    pub const ROOM_SORT: &str = "roomSort";
+    pub const FQN: &str = "fqn";
+    pub const APP_ID: &str = "appId";
+    pub const CUSTOMER_ID: &str = "customerId";
+    pub const TIMESTAMP: &str = "ts";
+    pub const RECEIVED_AT: &str = "receivedAt";
+    pub const PAYLOAD: &str = "payload";
+    pub const PAYLOAD_REF: &str = "payloadRef";
+    pub const PAYLOAD_SHA256: &str = "payloadSha256";
+    pub const DATA_ERROR: &str = "dataError";
+    pub const CONFLICT_OF: &str = "conflictOf";
+    pub const JOB_ID: &str = "jobId";
+    pub const JOB_STATE: &str = "jobState";
+    pub const JOB_LEASE_UNTIL: &str = "jobLeaseUntil";
+    pub const KIND: &str = "kind";
+    pub const HEADERS: &str = "headers";
+    pub const REASON: &str = "reason";
+    pub const EXPIRES_AT: &str = "expiresAt";
+}
+
+pub const EVENTS_BY_SESSION: &str = "bySession";
+pub const EVENTS_BY_ROOM: &str = "byRoom";
+
+pub const EVENTS: TableSpec = TableSpec {
+    logical_id: "EventsTable",
+    hash_key: event_attr::KEY,
+    range_key: None,
+    indexes: &[
+        IndexSpec {
+            name: EVENTS_BY_SESSION,
+            hash_key: event_attr::SESSION_ID,
+            range_key: Some(event_attr::SESSION_SORT),
+        },
+        IndexSpec {
+            name: EVENTS_BY_ROOM,
+            hash_key: event_attr::ROOM_FQN,
+            range_key: Some(event_attr::ROOM_SORT),
+        },
+    ],
+    ttl_attribute: Some(event_attr::EXPIRES_AT),
+};
+
+/// Settings: `id` is `app#<appId>` for an app's defaults or `room#<appId>/<room>`.
+pub const SETTINGS: TableSpec = TableSpec {
+    logical_id: "SettingsTable",
+    hash_key: "id",
+    range_key: None,
+    indexes: &[],
+    ttl_attribute: None,
+};
+
+/// Copy state per job (`jobId`), driven by the recording copier.
+pub const COPIES: TableSpec = TableSpec {
+    logical_id: "CopiesTable",
+    hash_key: "jobId",
+    range_key: None,
+    indexes: &[],
+    ttl_attribute: Some("expiresAt"),
+};
+
+pub const ALL_TABLES: [&TableSpec; 3] = [&EVENTS, &SETTINGS, &COPIES];
+
+impl TableSpec {
+    /// Every attribute that appears in a key of the table or of an index.
+    pub fn key_attributes(&self) -> Vec<&'static str> {
+        let mut attrs = vec![self.hash_key];
+        attrs.extend(self.range_key);
+        for ix in self.indexes {
+            attrs.push(ix.hash_key);
+            attrs.extend(ix.range_key);
+        }
+        attrs.sort_unstable();
+        attrs.dedup();
+        attrs
+    }
+
+    /// Creates the table (for the emulator and the local stack; production uses the template).
+    /// An existing table is left alone.
+    pub async fn create(
+        &self,
+        client: &aws_sdk_dynamodb::Client,
+        name: &str,
+    ) -> Result<(), aws_sdk_dynamodb::Error> {
+        let key = |attr: &str, kt: KeyType| {
+            KeySchemaElement::builder()
+                .attribute_name(attr)
+                .key_type(kt)
+                .build()
+                .expect("key schema element has its required fields")
+        };
+        let mut req = client
+            .create_table()
+            .table_name(name)
+            .billing_mode(BillingMode::PayPerRequest)
+            .key_schema(key(self.hash_key, KeyType::Hash));
+        if let Some(r) = self.range_key {
+            req = req.key_schema(key(r, KeyType::Range));
+        }
+        for attr in self.key_attributes() {
+            req = req.attribute_definitions(
+                AttributeDefinition::builder()
+                    .attribute_name(attr)
+                    .attribute_type(ScalarAttributeType::S)
+                    .build()
+                    .expect("attribute definition has its required fields"),
+            );
+        }
+        for ix in self.indexes {
+            let mut gsi = GlobalSecondaryIndex::builder()
+                .index_name(ix.name)
+                .key_schema(key(ix.hash_key, KeyType::Hash))
+                .projection(
+                    Projection::builder()
+                        .projection_type(ProjectionType::All)
+                        .build(),
+                );
+            if let Some(r) = ix.range_key {
+                gsi = gsi.key_schema(key(r, KeyType::Range));
+            }
+            req = req.global_secondary_indexes(gsi.build().expect("index has its required fields"));
+        }
+        match req.send().await {
+            Ok(_) => {}
+            Err(e) => {
+                let e = aws_sdk_dynamodb::Error::from(e);
+                if !matches!(e, aws_sdk_dynamodb::Error::ResourceInUseException(_)) {
+                    return Err(e);
+                }
+                return Ok(());
+            }
+        }
+        if let Some(ttl) = self.ttl_attribute {
+            client
+                .update_time_to_live()
+                .table_name(name)
+                .time_to_live_specification(
+                    TimeToLiveSpecification::builder()
+                        .attribute_name(ttl)
+                        .enabled(true)
+                        .build()
+                        .expect("ttl spec has its required fields"),
+                )
+                .send()
+                .await?;
+        }
+        Ok(())
+    }
+}
