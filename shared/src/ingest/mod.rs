@@ -52,7 +52,6 @@ pub struct IngestConfig {
 }
 
 impl IngestConfig {
-    pub const DEFAULT_TOLERANCE_SECS: u64 = 24 * 3600;
     pub const DEFAULT_MAX_BODY: usize = 1024 * 1024;
     pub const DEFAULT_LEASE_SECS: u64 = 30;
 
@@ -61,19 +60,14 @@ impl IngestConfig {
     /// `SIGNATURE_TOLERANCE_SECONDS`, `MAX_BODY_BYTES`, `ENQUEUE_LEASE_SECONDS`,
     /// `EVENT_RETENTION_DAYS` (optional).
     pub fn from_env(env: &impl Env) -> Result<Self, ConfigError> {
-        let secrets = config::secret_list(env, "JAAS_WEBHOOK_SECRETS")?;
-        if secrets.is_empty() {
+        let verifier = JaasVerifier::from_env(env)?;
+        if !verifier.has_secrets() {
             return Err(ConfigError::Missing("JAAS_WEBHOOK_SECRETS"));
         }
-        let tolerance: u64 = config::parsed_or(
-            env,
-            "SIGNATURE_TOLERANCE_SECONDS",
-            Self::DEFAULT_TOLERANCE_SECS,
-        )?;
         let retention_days: Option<u64> = config::parsed_opt(env, "EVENT_RETENTION_DAYS")?;
         let retention = retention_days.map(|d| Duration::from_secs(d * 86_400));
         if let Some(r) = retention
-            && tolerance >= r.as_secs()
+            && verifier.tolerance() >= r
         {
             // A replay older than the dedup retention would be stored again.
             return Err(ConfigError::Invalid {
@@ -86,11 +80,7 @@ impl IngestConfig {
             events_table: config::required(env, "EVENTS_TABLE")?,
             jobs_queue_url: config::required(env, "JOBS_QUEUE_URL")?,
             payload_bucket: config::required(env, "PAYLOAD_BUCKET")?,
-            verifier: JaasVerifier::new(
-                secrets,
-                Duration::from_secs(tolerance),
-                config::secret_opt(env, "JAAS_AUTHORIZATION"),
-            ),
+            verifier,
             max_body_bytes: config::parsed_or(env, "MAX_BODY_BYTES", Self::DEFAULT_MAX_BODY)?,
             enqueue_lease: Duration::from_secs(lease),
             retention,

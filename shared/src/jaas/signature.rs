@@ -160,6 +160,33 @@ impl JaasVerifier {
         }
     }
 
+    /// Default tolerance on `t`: a day. Replays inside the dedup retention are harmless and
+    /// JaaS does not document whether retries renew `t`; refusing a genuine late retry would
+    /// lose the event for good.
+    pub const DEFAULT_TOLERANCE_SECS: u64 = 24 * 3600;
+
+    /// Reads `JAAS_WEBHOOK_SECRETS` (comma-separated, several during rotation),
+    /// `JAAS_AUTHORIZATION` (optional static header value) and `SIGNATURE_TOLERANCE_SECONDS`.
+    /// Whether an empty secret list is acceptable is the caller's decision.
+    pub fn from_env(env: &impl crate::config::Env) -> Result<Self, crate::config::ConfigError> {
+        use crate::config;
+        let tolerance: u64 = config::parsed_or(
+            env,
+            "SIGNATURE_TOLERANCE_SECONDS",
+            Self::DEFAULT_TOLERANCE_SECS,
+        )?;
+        Ok(Self::new(
+            config::secret_list(env, "JAAS_WEBHOOK_SECRETS")?,
+            Duration::from_secs(tolerance),
+            config::secret_opt(env, "JAAS_AUTHORIZATION"),
+        ))
+    }
+
+    /// The accepted clock difference on `t`.
+    pub fn tolerance(&self) -> Duration {
+        self.tolerance
+    }
+
     /// True when at least one webhook secret is configured.
     pub fn has_secrets(&self) -> bool {
         !self.secrets.is_empty()
