@@ -1,0 +1,618 @@
+//! webhook-ingest end to end: the real handler (lambda_http request in, response out) with the
+//! real AWS SDK against moto_server on loopback.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use integration_tests::{Emulator, emulator};
+use lambda_http::{Body, Request};
+use meeting_hooks::aws::{blobs::S3BlobStore, events::DynamoEventStore, queue::SqsJobQueue};
+use meeting_hooks::ingest::ports::{JobQueue, QueueError};
+use meeting_hooks::ingest::{IngestConfig, IngestService, http as ingest_http};
+use meeting_hooks::jaas::catalogue;
+use meeting_hooks::jaas::signature::signature_header;
+use meeting_hooks::jobs::{CopyJob, decode_job};
+use meeting_hooks::respond::now_ms;
+use meeting_hooks::schema::{self, event_attr as a};
+use serde_json::Value;
+
+const SECRET: &str = "whsec_integration_test_secret";
+
+struct Stack {
+    table: String,
+    queue_url: String,
+    bucket: String,
+}
+
+impl Stack {
+    async fn new() -> Self {
+        let emu = emulator();
+        Self {
+            table: emu.table(&schema::EVENTS).await,
+            queue_url: emu.queue().await,
+            bucket: emu.bucket().await,
+        }
+    }
+
+    fn config(&self, extra: &[(&str, &str)]) -> IngestConfig {
+        let mut env: HashMap<String, String> = [
+            ("EVENTS_TABLE", self.table.as_str()),
+            ("JOBS_QUEUE_URL", self.queue_url.as_str()),
+            ("PAYLOAD_BUCKET", self.bucket.as_str()),
+            ("JAAS_WEBHOOK_SECRETS", SECRET),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        for (k, v) in extra {
+            env.insert((*k).to_owned(), (*v).to_owned());
+        }
+        IngestConfig::from_env(&env).expect("valid test config")
+    }
+
+    fn service(
+        &self,
+        extra: &[(&str, &str)],
+    ) -> IngestService<DynamoEventStore, SqsJobQueue, S3BlobStore> {
+        self.service_with_queue(extra, SqsJobQueue::new(emulator().sqs(), &self.queue_url))
+    }
+
+    fn service_with_queue<Q: JobQueue>(
+        &self,
+        extra: &[(&str, &str)],
+        queue: Q,
+    ) -> IngestService<DynamoEventStore, Q, S3BlobStore> {
+        let emu = emulator();
+        IngestService::new(
+            DynamoEventStore::new(emu.dynamodb(), &self.table),
+            queue,
+            S3BlobStore::new(emu.s3(), &self.bucket),
+            &self.config(extra),
+        )
+    }
+
+    async fn items(&self) -> Vec<HashMap<String, AttributeValue>> {
+        emulator().scan(&self.table).await
+    }
+
+    async fn jobs(&self) -> Vec<CopyJob> {
+        emulator()
+            .drain(&self.queue_url)
+            .await
+            .iter()
+            .map(|b| decode_job(b).expect("valid job"))
+            .collect()
+    }
+}
+
+fn signed(body: &str) -> Request {
+    signed_at(body, now_ms() / 1000)
+}
+
+fn signed_at(body: &str, t: i64) -> Request {
+    ::http::Request::builder()
+        .method("POST")
+        .uri("/webhooks/jaas")
+        .header("content-type", "application/json")
+        .header(
+            "x-jaas-signature",
+            signature_header(SECRET, t, body.as_bytes()),
+        )
+        .body(Body::Text(body.to_owned()))
+        .expect("request")
+}
+
+async fn send<S, Q, B>(svc: &IngestService<S, Q, B>, req: Request) -> (u16, Value)
+where
+    S: meeting_hooks::ingest::ports::EventStore,
+    Q: JobQueue,
+    B: meeting_hooks::ingest::ports::BlobStore,
+{
+    let resp = ingest_http::handle(svc, req).await;
+    let status = resp.status().as_u16();
+    let body: Value = serde_json::from_slice(resp.body().as_ref()).expect("JSON response");
+    (status, body)
+}
+
+fn s<'a>(item: &'a HashMap<String, AttributeValue>, k: &str) -> Option<&'a str> {
+    item.get(k).and_then(|v| v.as_s().ok()).map(String::as_str)
+}
+
+fn events(items: &[HashMap<String, AttributeValue>]) -> Vec<&HashMap<String, AttributeValue>> {
+    items
+        .iter()
+        .filter(|i| s(i, a::KIND) == Some("event"))
+        .collect()
+}
+
+#[tokio::test]
+async fn every_catalogue_example_is_stored_once_and_recoverable_exactly() {
+    let stack = Stack::new().await;
+    let svc = stack.service(&[]);
+    let examples = catalogue::examples();
+    let mut statuses = Vec::new();
+    for ex in &examples {
+        let (code, body) = send(&svc, signed(&ex.body)).await;
+        assert_eq!(code, 200, "{}: {body}", ex.section);
+        statuses.push(body["status"].as_str().expect("status").to_owned());
+    }
+    // The catalogue reuses idempotency keys across different events: those are conflicts,
+    // kept under derived keys, never dropped.
+    assert!(
+        statuses.iter().all(|s| s == "stored" || s == "conflict"),
+        "{statuses:?}"
+    );
+    assert!(statuses.iter().any(|s| s == "conflict"));
+
+    let items = stack.items().await;
+    let stored = events(&items);
+    assert_eq!(stored.len(), examples.len());
+    for ex in &examples {
+        let matching = stored
+            .iter()
+            .filter(|i| s(i, a::PAYLOAD) == Some(ex.body.as_str()))
+            .count();
+        assert_eq!(
+            matching, 1,
+            "{} stored byte for byte exactly once",
+            ex.section
+        );
+    }
+    let conflicts = stored
+        .iter()
+        .filter(|i| s(i, a::CONFLICT_OF).is_some())
+        .count();
+    assert_eq!(
+        conflicts,
+        statuses.iter().filter(|s| *s == "conflict").count()
+    );
+
+    // Every file event produced exactly one job, marked queued on its item.
+    let jobs = stack.jobs().await;
+    assert_eq!(
+        jobs.len(),
+        7,
+        "{:?}",
+        jobs.iter().map(|j| &j.job_id).collect::<Vec<_>>()
+    );
+    for job in &jobs {
+        let item = stored
+            .iter()
+            .find(|i| s(i, a::KEY) == Some(job.source.stored_key.as_str()))
+            .expect("job names a stored event");
+        assert_eq!(s(item, a::JOB_STATE), Some("queued"));
+        assert_eq!(s(item, a::JOB_ID), Some(job.job_id.as_str()));
+    }
+
+    // Delivering the whole catalogue again changes nothing.
+    for ex in &examples {
+        let (code, body) = send(&svc, signed(&ex.body)).await;
+        assert_eq!(
+            (code, body["status"].as_str()),
+            (200, Some("duplicate")),
+            "{}",
+            ex.section
+        );
+    }
+    assert_eq!(events(&stack.items().await).len(), examples.len());
+    assert!(stack.jobs().await.is_empty());
+}
+
+#[tokio::test]
+async fn a_repeat_is_a_duplicate_and_leaves_one_item() {
+    let stack = Stack::new().await;
+    let svc = stack.service(&[]);
+    let body = catalogue::example("PARTICIPANT_JOINED").body;
+    assert_eq!(send(&svc, signed(&body)).await.1["status"], "stored");
+    assert_eq!(send(&svc, signed(&body)).await.1["status"], "duplicate");
+    assert_eq!(events(&stack.items().await).len(), 1);
+}
+
+#[tokio::test]
+async fn twenty_concurrent_deliveries_give_one_item_and_at_most_one_job() {
+    let stack = Stack::new().await;
+    let svc = Arc::new(stack.service(&[]));
+    let body = catalogue::example("RECORDING_UPLOADED").body;
+    let mut tasks = Vec::new();
+    for _ in 0..20 {
+        let svc = Arc::clone(&svc);
+        let body = body.clone();
+        tasks.push(tokio::spawn(
+            async move { send(&*svc, signed(&body)).await },
+        ));
+    }
+    let mut stored = 0;
+    for t in tasks {
+        let (code, body) = t.await.expect("task");
+        match (code, body["status"].as_str(), body["error"].as_str()) {
+            (200, Some("stored"), _) => stored += 1,
+            (200, Some("duplicate"), _) | (503, _, Some("in_progress")) => {}
+            other => panic!("unexpected answer {other:?}"),
+        }
+    }
+    assert_eq!(stored, 1);
+    assert_eq!(events(&stack.items().await).len(), 1);
+    assert_eq!(stack.jobs().await.len(), 1);
+}
+
+#[tokio::test]
+async fn a_key_reused_with_a_different_payload_keeps_both() {
+    let stack = Stack::new().await;
+    let svc = stack.service(&[]);
+    let first = catalogue::example("ROOM_DESTROYED").body;
+    let second = catalogue::example("LIVE_STREAM_STARTED").body;
+    assert_eq!(send(&svc, signed(&first)).await.1["status"], "stored");
+    assert_eq!(send(&svc, signed(&second)).await.1["status"], "conflict");
+    // A retry of the colliding delivery is a duplicate of the kept copy, not a third item.
+    assert_eq!(send(&svc, signed(&second)).await.1["status"], "duplicate");
+    let items = stack.items().await;
+    let stored = events(&items);
+    assert_eq!(stored.len(), 2);
+    let flagged: Vec<_> = stored
+        .iter()
+        .filter(|i| s(i, a::CONFLICT_OF).is_some())
+        .collect();
+    assert_eq!(flagged.len(), 1);
+    assert_eq!(
+        s(flagged[0], a::CONFLICT_OF),
+        Some("251d4ca8-6192-403c-9098-645042679257")
+    );
+    assert_eq!(s(flagged[0], a::PAYLOAD), Some(second.as_str()));
+}
+
+#[tokio::test]
+async fn unknown_event_types_and_misshapen_data_are_stored() {
+    let stack = Stack::new().await;
+    let svc = stack.service(&[]);
+    let unknown = r#"{"idempotencyKey":"u-1","eventType":"TRANSCRIPTION_STARTED","sessionId":"s","timestamp":1,"fqn":"a/r","data":{"x":1}}"#;
+    let misshapen = r#"{"idempotencyKey":"u-2","eventType":"USAGE","sessionId":"s","timestamp":2,"fqn":"a/r","data":{"not":"a list"}}"#;
+    assert_eq!(send(&svc, signed(unknown)).await.1["status"], "stored");
+    assert_eq!(send(&svc, signed(misshapen)).await.1["status"], "stored");
+    let items = stack.items().await;
+    let by_key = |k: &str| {
+        items
+            .iter()
+            .find(|i| s(i, a::KEY) == Some(k))
+            .expect("stored")
+    };
+    assert_eq!(s(by_key("u-1"), a::PAYLOAD), Some(unknown));
+    assert_eq!(
+        s(by_key("u-1"), a::EVENT_TYPE),
+        Some("TRANSCRIPTION_STARTED")
+    );
+    assert!(s(by_key("u-2"), a::DATA_ERROR).is_some_and(|e| e.starts_with("USAGE data")));
+}
+
+#[tokio::test]
+async fn an_event_without_idempotency_key_is_deduplicated_by_content() {
+    let stack = Stack::new().await;
+    let svc = stack.service(&[]);
+    let body = catalogue::example("PARTICIPANT_JOINED").body.replace(
+        "\"idempotencyKey\":\"45892714-7bf6-49b8-8c6a-856a92ff6d8a\",",
+        "",
+    );
+    assert!(!body.contains("idempotencyKey"));
+    assert_eq!(send(&svc, signed(&body)).await.1["status"], "stored");
+    assert_eq!(send(&svc, signed(&body)).await.1["status"], "duplicate");
+    let items = stack.items().await;
+    assert_eq!(events(&items).len(), 1);
+    assert!(s(events(&items)[0], a::KEY).is_some_and(|k| k.starts_with("sha256:")));
+}
+
+/// A queue that is unreachable: the real SDK against a port nothing listens on.
+fn unreachable_queue() -> SqsJobQueue {
+    let dead = meeting_hooks::aws::emulator_config("http://127.0.0.1:9", integration_tests::REGION);
+    SqsJobQueue::new(
+        meeting_hooks::aws::sqs(&dead),
+        "http://127.0.0.1:9/000000000000/nowhere",
+    )
+}
+
+#[tokio::test]
+async fn queue_failure_answers_5xx_and_the_retry_enqueues_exactly_one_job() {
+    let stack = Stack::new().await;
+    let body = catalogue::example("RECORDING_UPLOADED").body;
+
+    let broken = stack.service_with_queue(&[], unreachable_queue());
+    let (code, answer) = send(&broken, signed(&body)).await;
+    assert_eq!(
+        (code, answer["error"].as_str()),
+        (503, Some("queue_unavailable"))
+    );
+    let items = stack.items().await;
+    assert_eq!(events(&items).len(), 1, "the event itself is kept");
+    assert_eq!(s(events(&items)[0], a::JOB_STATE), Some("sending"));
+    assert!(stack.jobs().await.is_empty());
+
+    // JaaS retries: a duplicate by key that sees the job was never enqueued.
+    let healthy = stack.service(&[]);
+    assert_eq!(send(&healthy, signed(&body)).await.1["status"], "duplicate");
+    assert_eq!(send(&healthy, signed(&body)).await.1["status"], "duplicate");
+    let jobs = stack.jobs().await;
+    assert_eq!(jobs.len(), 1);
+    assert_eq!(jobs[0].source.event_type, "RECORDING_UPLOADED");
+    assert_eq!(
+        s(events(&stack.items().await)[0], a::JOB_STATE),
+        Some("queued")
+    );
+}
+
+/// A queue whose send never completes: the function is killed (timeout) mid-send, after the
+/// DynamoDB write. Nothing releases the lease.
+#[derive(Debug)]
+struct HangingQueue;
+
+impl JobQueue for HangingQueue {
+    async fn enqueue(&self, _job: &CopyJob) -> Result<(), QueueError> {
+        std::future::pending().await
+    }
+}
+
+#[tokio::test]
+async fn a_crash_between_write_and_send_is_recovered_once_the_lease_runs_out() {
+    let stack = Stack::new().await;
+    let body = catalogue::example("CHAT_UPLOADED").body;
+    let crashed = stack.service_with_queue(&[("ENQUEUE_LEASE_SECONDS", "30")], HangingQueue);
+    let start = now_ms();
+    let cut = tokio::time::timeout(
+        Duration::from_millis(1500),
+        crashed.handle(
+            &::http::Method::POST,
+            signed(&body).headers(),
+            body.as_bytes(),
+            start,
+        ),
+    )
+    .await;
+    assert!(cut.is_err(), "the crashed delivery never answered");
+    assert_eq!(events(&stack.items().await).len(), 1);
+
+    let svc = stack.service(&[("ENQUEUE_LEASE_SECONDS", "30")]);
+    let req = signed(&body);
+    // A retry inside the lease is told to come back: the first writer may still send.
+    let early = svc
+        .handle(
+            &::http::Method::POST,
+            req.headers(),
+            body.as_bytes(),
+            start + 1_000,
+        )
+        .await;
+    assert_eq!(early, meeting_hooks::ingest::IngestOutcome::InProgress);
+    assert!(stack.jobs().await.is_empty());
+    // After the lease the retry takes over and enqueues.
+    let late = svc
+        .handle(
+            &::http::Method::POST,
+            req.headers(),
+            body.as_bytes(),
+            start + 31_000,
+        )
+        .await;
+    assert_eq!(late, meeting_hooks::ingest::IngestOutcome::Duplicate);
+    assert_eq!(stack.jobs().await.len(), 1);
+    let again = svc
+        .handle(
+            &::http::Method::POST,
+            req.headers(),
+            body.as_bytes(),
+            start + 62_000,
+        )
+        .await;
+    assert_eq!(again, meeting_hooks::ingest::IngestOutcome::Duplicate);
+    assert!(stack.jobs().await.is_empty(), "still exactly one job");
+}
+
+#[tokio::test]
+async fn forged_stale_and_unsigned_requests_store_nothing() {
+    let stack = Stack::new().await;
+    let svc = stack.service(&[("SIGNATURE_TOLERANCE_SECONDS", "300")]);
+    let body = catalogue::example("PARTICIPANT_JOINED").body;
+    let now = now_ms() / 1000;
+
+    let forged = ::http::Request::builder()
+        .method("POST")
+        .header(
+            "x-jaas-signature",
+            signature_header("whsec_attacker", now, body.as_bytes()),
+        )
+        .body(Body::Text(body.clone()))
+        .expect("request");
+    let stale = signed_at(&body, now - 301);
+    let unsigned = ::http::Request::builder()
+        .method("POST")
+        .body(Body::Text(body.clone()))
+        .expect("request");
+    let mut tampered = signed(&body);
+    *tampered.body_mut() = Body::Text(body.replace("John Doe", "John Dow"));
+
+    for (req, code) in [
+        (forged, "signature_mismatch"),
+        (stale, "signature_stale"),
+        (unsigned, "signature_missing"),
+        (tampered, "signature_mismatch"),
+    ] {
+        let (status, answer) = send(&svc, req).await;
+        assert_eq!((status, answer["error"].as_str()), (401, Some(code)));
+        assert!(answer["reason"].is_string());
+    }
+    assert!(stack.items().await.is_empty());
+    assert!(stack.jobs().await.is_empty());
+}
+
+#[tokio::test]
+async fn verified_garbage_is_quarantined_as_it_came_with_credentials_redacted() {
+    let stack = Stack::new().await;
+    let svc = stack.service(&[("JAAS_AUTHORIZATION", "Bearer integration")]);
+    for (body, reason) in [
+        ("this is not json", "not_json"),
+        ("[1,2,3]", "not_an_object"),
+        (r#"{"hello":"world"}"#, "missing_event_type"),
+    ] {
+        let mut req = signed(body);
+        req.headers_mut().insert(
+            "authorization",
+            "Bearer integration".parse().expect("header"),
+        );
+        let (status, answer) = send(&svc, req).await;
+        assert_eq!(
+            (status, answer["status"].as_str()),
+            (200, Some("quarantined"))
+        );
+        assert_eq!(answer["reason"], reason);
+    }
+    let items = stack.items().await;
+    let quarantined: Vec<_> = items
+        .iter()
+        .filter(|i| s(i, a::KIND) == Some("quarantine"))
+        .collect();
+    assert_eq!(quarantined.len(), 3);
+    let q = quarantined
+        .iter()
+        .find(|i| s(i, a::REASON) == Some("not_json"))
+        .expect("not_json kept");
+    assert_eq!(
+        q.get(a::PAYLOAD)
+            .and_then(|v| v.as_b().ok())
+            .map(|b| b.as_ref()),
+        Some(&b"this is not json"[..])
+    );
+    let headers = q
+        .get(a::HEADERS)
+        .and_then(|v| v.as_m().ok())
+        .expect("headers kept");
+    assert_eq!(
+        headers
+            .get("authorization")
+            .and_then(|v| v.as_s().ok())
+            .map(String::as_str),
+        Some("[redacted]")
+    );
+    assert!(headers.contains_key("x-jaas-signature"));
+}
+
+#[tokio::test]
+async fn oversized_bodies_get_413_and_large_ones_go_to_s3() {
+    let stack = Stack::new().await;
+    let svc = stack.service(&[("MAX_BODY_BYTES", "600000")]);
+    let pad = "x".repeat(500_000);
+    let large = format!(
+        r#"{{"idempotencyKey":"big-1","eventType":"SPEAKER_STATS","sessionId":"s","timestamp":1,"fqn":"a/r","data":{{}},"padding":"{pad}"}}"#
+    );
+    assert_eq!(send(&svc, signed(&large)).await.1["status"], "stored");
+    let items = stack.items().await;
+    let item = events(&items)[0];
+    let key = s(item, a::PAYLOAD_REF).expect("payload kept outside the item");
+    let object = emulator()
+        .s3()
+        .get_object()
+        .bucket(&stack.bucket)
+        .key(key)
+        .send()
+        .await
+        .expect("object");
+    let bytes = object.body.collect().await.expect("body").into_bytes();
+    assert_eq!(bytes.as_ref(), large.as_bytes());
+
+    let too_big = format!("{large}{}", "y".repeat(200_000));
+    let (status, answer) = send(&svc, signed(&too_big)).await;
+    assert_eq!(
+        (status, answer["error"].as_str()),
+        (413, Some("body_too_large"))
+    );
+    assert_eq!(stack.items().await.len(), 1);
+}
+
+#[tokio::test]
+async fn storage_failure_answers_503_so_jaas_retries() {
+    let stack = Stack::new().await;
+    let mut config = stack.config(&[]);
+    config.events_table = "no-such-table".into();
+    let emu: &Emulator = emulator();
+    let svc = IngestService::new(
+        DynamoEventStore::new(emu.dynamodb(), &config.events_table),
+        SqsJobQueue::new(emu.sqs(), &stack.queue_url),
+        S3BlobStore::new(emu.s3(), &stack.bucket),
+        &config,
+    );
+    let (status, answer) = send(&svc, signed(&catalogue::example("RECORDING_UPLOADED").body)).await;
+    assert_eq!(
+        (status, answer["error"].as_str()),
+        (503, Some("storage_unavailable"))
+    );
+    assert!(stack.jobs().await.is_empty());
+}
+
+#[tokio::test]
+async fn wrong_method_is_refused_with_a_reason() {
+    let stack = Stack::new().await;
+    let svc = stack.service(&[]);
+    let req = ::http::Request::builder()
+        .method("GET")
+        .body(Body::Empty)
+        .expect("request");
+    let (status, answer) = send(&svc, req).await;
+    assert_eq!(
+        (status, answer["error"].as_str()),
+        (405, Some("method_not_allowed"))
+    );
+}
+
+#[tokio::test]
+async fn one_query_reads_a_session_in_time_order_and_one_lists_a_rooms_sessions() {
+    let stack = Stack::new().await;
+    let svc = stack.service(&[]);
+    let event = |key: &str, ty: &str, session: &str, ts: i64| {
+        format!(
+            r#"{{"idempotencyKey":"{key}","eventType":"{ty}","sessionId":"{session}","timestamp":{ts},"fqn":"app-1/room-a","data":{{}}}}"#
+        )
+    };
+    // Delivered out of order, as JaaS may.
+    for body in [
+        event("k3", "ROOM_DESTROYED", "s1", 3_000),
+        event("k2", "PARTICIPANT_JOINED", "s1", 2_000),
+        event("k1", "ROOM_CREATED", "s1", 1_000),
+        event("k4", "ROOM_CREATED", "s2", 10_000),
+        event("k5", "PARTICIPANT_JOINED", "s2", 11_000),
+    ] {
+        assert_eq!(send(&svc, signed(&body)).await.1["status"], "stored");
+    }
+    let ddb = emulator().dynamodb();
+    let session = ddb
+        .query()
+        .table_name(&stack.table)
+        .index_name(schema::EVENTS_BY_SESSION)
+        .key_condition_expression("#s = :s")
+        .expression_attribute_names("#s", a::SESSION_ID)
+        .expression_attribute_values(":s", AttributeValue::S("s1".into()))
+        .send()
+        .await
+        .expect("query");
+    let keys: Vec<_> = session
+        .items()
+        .iter()
+        .filter_map(|i| s(i, a::KEY))
+        .collect();
+    assert_eq!(keys, ["k1", "k2", "k3"]);
+
+    let room = ddb
+        .query()
+        .table_name(&stack.table)
+        .index_name(schema::EVENTS_BY_ROOM)
+        .key_condition_expression("#r = :r")
+        .expression_attribute_names("#r", a::ROOM_FQN)
+        .expression_attribute_values(":r", AttributeValue::S("app-1/room-a".into()))
+        .scan_index_forward(false)
+        .send()
+        .await
+        .expect("query");
+    let mut sessions: Vec<_> = room
+        .items()
+        .iter()
+        .filter_map(|i| s(i, a::SESSION_ID))
+        .collect();
+    sessions.dedup();
+    assert_eq!(sessions, ["s2", "s1"], "newest session first");
+}
