@@ -189,3 +189,32 @@ impl TableSpec {
         Ok(())
     }
 }
+
+/// The copy-job queue and its dead-letter queue, as the template declares them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueueSpec {
+    pub logical_id: &'static str,
+    pub dlq_logical_id: &'static str,
+    /// At least 6× the copier's timeout (AWS's advice for SQS event sources), so a message is
+    /// never handed to a second copier while the first may still be working on it.
+    pub visibility_timeout_secs: u32,
+    /// Deliveries before a job is moved to the DLQ.
+    pub max_receive_count: u32,
+    /// 14 days, the SQS maximum: a job outlives any link it carries.
+    pub retention_secs: u32,
+}
+
+/// The recording copier's Lambda timeout (the maximum Lambda allows). Copies that need longer
+/// stop cleanly before it and resume on the next delivery.
+pub const COPIER_TIMEOUT_SECS: u32 = 900;
+
+pub const JOBS_QUEUE: QueueSpec = QueueSpec {
+    logical_id: "JobsQueue",
+    dlq_logical_id: "JobsDeadLetterQueue",
+    visibility_timeout_secs: 6 * COPIER_TIMEOUT_SECS,
+    max_receive_count: 5,
+    retention_secs: 14 * 24 * 3600,
+};
+
+/// Messages the copier takes per invocation (the event source mapping's BatchSize).
+pub const COPIER_BATCH_SIZE: i32 = 5;

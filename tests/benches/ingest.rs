@@ -238,7 +238,9 @@ async fn aws_calls() {
 async fn main() {
     // `cargo bench` passes --bench; under `cargo test --all-targets` this is only a build check.
     if !std::env::args().any(|a| a == "--bench") {
-        println!("benchmark skipped: run it with `cargo bench -p integration-tests --bench ingest`");
+        println!(
+            "benchmark skipped: run it with `cargo bench -p integration-tests --bench ingest`"
+        );
         return;
     }
     cpu_cost();

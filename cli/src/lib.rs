@@ -1,0 +1,4 @@
+//! hooksctl: the operator CLI and the local stack, as a library so tests drive the same code.
+
+pub mod ops;
+pub mod stack;

@@ -1,0 +1,6 @@
+//! Operator commands that work against the local stack and real AWS alike.
+
+pub mod events;
+pub mod redrive;
+pub mod target;
+pub mod time;

@@ -1,0 +1,87 @@
+//! The machine-readable description of a running local stack (`.local/stack.json`), written by
+//! `hooksctl up` and read by `hooksctl demo`, the operator commands and scripts.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use serde::{Deserialize, Serialize};
+
+/// Where `up` writes the file, relative to the working directory.
+pub const DEFAULT_PATH: &str = ".local/stack.json";
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Routes {
+    pub webhook: String,
+    pub settings: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Tables {
+    pub events: String,
+    pub settings: String,
+    pub copies: String,
+}
+
+/// Everything a script needs to drive the local stack.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StackInfo {
+    /// e.g. `http://127.0.0.1:3000`
+    pub api_base_url: String,
+    pub routes: Routes,
+    /// The AWS endpoint (emulator) every client uses; `None` for real AWS.
+    pub aws_endpoint_url: Option<String>,
+    pub region: String,
+    pub tables: Tables,
+    pub queue_url: String,
+    pub dead_letter_queue_url: String,
+    pub bucket: String,
+    /// The local webhook secret (development only, never a production secret).
+    pub webhook_secret: String,
+    /// The JaaS appId the local settings endpoint accepts.
+    pub app_id: String,
+    /// Process id of `hooksctl up`.
+    pub pid: u32,
+}
+
+impl StackInfo {
+    pub fn webhook_url(&self) -> String {
+        format!("{}{}", self.api_base_url, self.routes.webhook)
+    }
+
+    pub fn settings_url(&self) -> String {
+        format!("{}{}", self.api_base_url, self.routes.settings)
+    }
+
+    pub fn write(&self, path: &Path) -> anyhow::Result<()> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).with_context(|| format!("create {}", dir.display()))?;
+        }
+        let json = serde_json::to_string_pretty(self)?;
+        std::fs::write(path, json).with_context(|| format!("write {}", path.display()))
+    }
+
+    pub fn read(path: &Path) -> anyhow::Result<Self> {
+        let raw = std::fs::read_to_string(path).with_context(|| {
+            format!(
+                "read {} (is `hooksctl up` / `./dev up` running?)",
+                path.display()
+            )
+        })?;
+        serde_json::from_str(&raw).with_context(|| format!("parse {}", path.display()))
+    }
+
+    /// SDK configuration for this stack's AWS side.
+    pub async fn sdk_config(&self) -> aws_config::SdkConfig {
+        match &self.aws_endpoint_url {
+            Some(endpoint) => meeting_hooks::aws::emulator_config(endpoint, &self.region),
+            None => meeting_hooks::aws::load_config().await,
+        }
+    }
+}
+
+pub fn default_path() -> PathBuf {
+    PathBuf::from(DEFAULT_PATH)
+}

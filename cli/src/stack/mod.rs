@@ -1,0 +1,179 @@
+//! `hooksctl up`: the whole product on one machine. Starts (or reuses) an AWS emulator, creates
+//! the resources the template declares, serves the API routes on localhost through the Lambda
+//! handler code, runs the copier the way the SQS event source mapping would, writes
+//! `.local/stack.json`, and stops everything it started on Ctrl-C.
+
+pub mod api;
+pub mod emulator;
+pub mod info;
+pub mod poller;
+pub mod resources;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use lambda_http::Request;
+use meeting_hooks::aws::{blobs::S3BlobStore, events::DynamoEventStore, queue::SqsJobQueue};
+use meeting_hooks::ingest::{IngestConfig, IngestService};
+use tokio::net::TcpListener;
+
+use info::{Routes, StackInfo};
+
+/// The development-only webhook secret of the local stack (also used by `events/`).
+pub const LOCAL_WEBHOOK_SECRET: &str = "whsec_local_development_only";
+/// The JaaS appId the local stack treats as ours.
+pub const LOCAL_APP_ID: &str = "vpaas-magic-cookie-0000000000000000000000000000local";
+pub const WEBHOOK_ROUTE: &str = "/webhooks/jaas";
+pub const SETTINGS_ROUTE: &str = "/settings/jaas";
+
+/// Options of `hooksctl up`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct UpArgs {
+    /// Port of the local API (webhook and settings routes).
+    #[arg(long, default_value_t = 3000)]
+    pub port: u16,
+    /// Port for the moto_server this command starts.
+    #[arg(long, default_value_t = 4566)]
+    pub emulator_port: u16,
+    /// Use an already running emulator at this URL instead of starting one.
+    #[arg(long, env = "HOOKS_EMULATOR_URL", conflicts_with = "real_aws")]
+    pub endpoint: Option<String>,
+    /// Use real AWS (credentials and region from the environment) instead of an emulator; the
+    /// resources are created in your account under `--prefix`.
+    #[arg(long)]
+    pub real_aws: bool,
+    /// Name prefix of the tables, queues and bucket.
+    #[arg(long, default_value = "meeting-hooks-local")]
+    pub prefix: String,
+    /// Where to write the machine-readable stack description.
+    #[arg(long, default_value = info::DEFAULT_PATH)]
+    pub stack_file: PathBuf,
+}
+
+/// Runs the stack until Ctrl-C.
+pub async fn up(args: UpArgs) -> anyhow::Result<()> {
+    let root = std::env::current_dir()?;
+    let region = std::env::var("AWS_REGION").unwrap_or_else(|_| "us-east-1".to_owned());
+    let mut _moto = None;
+    let endpoint = if args.real_aws {
+        None
+    } else if let Some(url) = &args.endpoint {
+        Some(url.clone())
+    } else {
+        let bin = emulator::find_or_install(&root).await?;
+        let moto = emulator::start(&bin, args.emulator_port).await?;
+        let url = moto.endpoint.clone();
+        _moto = Some(moto);
+        Some(url)
+    };
+    let sdk = match &endpoint {
+        Some(url) => meeting_hooks::aws::emulator_config(url, &region),
+        None => meeting_hooks::aws::load_config().await,
+    };
+    let names = resources::Names::with_prefix(&args.prefix);
+    let created = resources::create(&sdk, &names).await?;
+
+    let env: HashMap<String, String> = [
+        ("EVENTS_TABLE", names.tables.events.as_str()),
+        ("JOBS_QUEUE_URL", created.queue_url.as_str()),
+        ("PAYLOAD_BUCKET", names.bucket.as_str()),
+        ("JAAS_WEBHOOK_SECRETS", LOCAL_WEBHOOK_SECRET),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
+    let ingest_config = IngestConfig::from_env(&env)?;
+    let ingest = Arc::new(IngestService::new(
+        DynamoEventStore::new(meeting_hooks::aws::dynamodb(&sdk), &names.tables.events),
+        SqsJobQueue::new(meeting_hooks::aws::sqs(&sdk), &created.queue_url),
+        S3BlobStore::new(meeting_hooks::aws::s3(&sdk), &names.bucket),
+        &ingest_config,
+    ));
+    let router = api::Router::default().route(
+        WEBHOOK_ROUTE,
+        Arc::new(move |req: Request| {
+            let ingest = Arc::clone(&ingest);
+            Box::pin(async move { meeting_hooks::ingest::http::handle(&ingest, req).await })
+        }),
+    );
+
+    let listener = TcpListener::bind(("127.0.0.1", args.port))
+        .await
+        .with_context(|| {
+            format!(
+                "bind 127.0.0.1:{} (is another stack running? try --port)",
+                args.port
+            )
+        })?;
+    let api_base_url = format!("http://{}", listener.local_addr()?);
+    let server = tokio::spawn(api::serve(listener, router));
+
+    let info = StackInfo {
+        api_base_url,
+        routes: Routes {
+            webhook: WEBHOOK_ROUTE.to_owned(),
+            settings: SETTINGS_ROUTE.to_owned(),
+        },
+        aws_endpoint_url: endpoint.clone(),
+        region,
+        tables: names.tables.clone(),
+        queue_url: created.queue_url.clone(),
+        dead_letter_queue_url: created.dlq_url.clone(),
+        bucket: names.bucket.clone(),
+        webhook_secret: LOCAL_WEBHOOK_SECRET.to_owned(),
+        app_id: LOCAL_APP_ID.to_owned(),
+        pid: std::process::id(),
+    };
+    info.write(&args.stack_file)?;
+    print_banner(&info, &args);
+
+    shutdown_signal().await?;
+    eprintln!("\nstopping…");
+    server.abort();
+    let _ = std::fs::remove_file(&args.stack_file);
+    Ok(())
+}
+
+/// Ctrl-C, or SIGTERM from a supervisor.
+async fn shutdown_signal() -> anyhow::Result<()> {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("install SIGTERM handler")?;
+    tokio::select! {
+        r = tokio::signal::ctrl_c() => r.context("wait for Ctrl-C"),
+        _ = term.recv() => Ok(()),
+    }
+}
+
+fn print_banner(info: &StackInfo, args: &UpArgs) {
+    let backend = match &info.aws_endpoint_url {
+        Some(url) => format!("AWS emulator (moto) at {url}"),
+        None => "real AWS".to_owned(),
+    };
+    println!(
+        "\nmeeting-hooks is running locally ({backend})\n\n  \
+         webhook URL:   {webhook}\n  \
+         settings URL:  {settings}\n  \
+         webhook secret (local only): {secret}\n  \
+         tables: {events}, {settings_t}, {copies}\n  \
+         queue:  {queue} (DLQ {dlq})\n  \
+         bucket: {bucket}\n  \
+         stack description: {file}\n\n\
+         Try next (in another terminal):\n  \
+         cargo run -q -p hooksctl -- demo                    play a signed meeting and watch the recording land in S3\n  \
+         cargo run -q -p hooksctl -- events --session <id>   a session's timeline\n  \
+         cargo run -q -p hooksctl -- --help                  everything else\n\n\
+         Ctrl-C stops everything this command started.",
+        webhook = info.webhook_url(),
+        settings = info.settings_url(),
+        secret = info.webhook_secret,
+        events = info.tables.events,
+        settings_t = info.tables.settings,
+        copies = info.tables.copies,
+        queue = info.queue_url,
+        dlq = info.dead_letter_queue_url,
+        bucket = info.bucket,
+        file = args.stack_file.display(),
+    );
+}
