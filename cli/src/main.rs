@@ -17,6 +17,12 @@ struct Cli {
 enum Command {
     /// Run the whole product locally on the AWS emulator (Ctrl-C stops it).
     Up(stack::UpArgs),
+    /// Play a signed demo meeting against the running local stack and check what landed.
+    Demo {
+        /// How long to wait for the copier.
+        #[arg(long, default_value_t = 120)]
+        wait_seconds: u64,
+    },
     /// Show a session's events in timestamp order.
     Events {
         /// The JaaS sessionId.
@@ -39,6 +45,14 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Up(args) => stack::up(args).await,
+        Command::Demo { wait_seconds } => {
+            let info = hooksctl::stack::info::StackInfo::read(&cli.target.stack_file)?;
+            println!("playing a signed meeting against {}", info.webhook_url());
+            let report =
+                hooksctl::demo::run(&info, std::time::Duration::from_secs(wait_seconds), true)
+                    .await?;
+            hooksctl::demo::print_and_check(&report)
+        }
         Command::Events { session } => {
             let target = cli.target.resolve().await?;
             let entries = ops::events::timeline(&target, &session).await?;
