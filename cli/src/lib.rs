@@ -1,5 +1,107 @@
-//! hooksctl: the operator CLI and the local stack, as a library so tests drive the same code.
+//! hooksctl, the operator CLI and the local stack: one subcommand per area. Everything lives in
+//! this library so tests drive the same code; `main.rs` only parses and reports errors.
+//! Commands write results to the given writer (tests capture it) and progress and notes for
+//! humans to stderr, so stdout stays machine-readable. Operator commands reach the deployment
+//! named by flags / the Lambdas' own environment variables, else the running local stack
+//! (`.local/stack.json`); AWS access comes from the standard environment.
 
 pub mod demo;
 pub mod ops;
+pub mod settings;
 pub mod stack;
+
+use std::io::Write;
+
+use clap::{Parser, Subcommand};
+
+use ops::target::TargetArgs;
+
+/// Operator CLI for the meeting-webhook backend.
+#[derive(Debug, Parser)]
+#[command(name = "hooksctl", version, about, long_about = None)]
+pub struct Cli {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the whole product locally on the AWS emulator (Ctrl-C stops it).
+    Up(stack::UpArgs),
+    /// Play a signed demo meeting against the running local stack and check what landed.
+    Demo {
+        /// How long to wait for the copier.
+        #[arg(long, default_value_t = 120)]
+        wait_seconds: u64,
+    },
+    /// Meeting settings answered to JaaS: app defaults and per-room overrides.
+    Settings(settings::SettingsArgs),
+    /// Show a session's events in timestamp order.
+    Events {
+        /// The JaaS sessionId.
+        #[arg(long)]
+        session: String,
+    },
+    /// Move copy jobs from the dead-letter queue back to the jobs queue.
+    Redrive {
+        /// List what would move without moving anything.
+        #[arg(long)]
+        dry_run: bool,
+        /// Move at most this many messages.
+        #[arg(long, default_value_t = 1000)]
+        max: usize,
+    },
+}
+
+/// Runs one parsed command.
+pub async fn run(cli: Cli, out: &mut impl Write) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Up(args) => stack::up(args).await,
+        Command::Demo { wait_seconds } => {
+            let info = stack::info::StackInfo::read(&cli.target.stack_file)?;
+            writeln!(
+                out,
+                "playing a signed meeting against {}",
+                info.webhook_url()
+            )?;
+            let report =
+                demo::run(&info, std::time::Duration::from_secs(wait_seconds), true).await?;
+            demo::print_and_check(&report)
+        }
+        Command::Settings(args) => settings::run(args, &cli.target, out).await,
+        Command::Events { session } => {
+            let target = cli.target.resolve().await?;
+            let entries = ops::events::timeline(&target, &session).await?;
+            ops::events::print(&session, &entries);
+            Ok(())
+        }
+        Command::Redrive { dry_run, max } => {
+            let target = cli.target.resolve().await?;
+            let report = ops::redrive::redrive(&target, dry_run, max, |done, total| {
+                eprint!(
+                    "\r{} {done}/{total}",
+                    if dry_run { "listed" } else { "moved" }
+                );
+            })
+            .await?;
+            eprintln!();
+            for job in &report.jobs {
+                writeln!(out, "{job}")?;
+            }
+            writeln!(
+                out,
+                "{} {} job(s){}",
+                if dry_run { "would move" } else { "moved" },
+                report.jobs.len(),
+                if dry_run {
+                    " (dry run: nothing changed)"
+                } else {
+                    ""
+                }
+            )?;
+            Ok(())
+        }
+    }
+}

@@ -12,4 +12,5 @@ pub mod jobs;
 pub mod metrics;
 pub mod respond;
 pub mod schema;
+pub mod settings;
 pub mod telemetry;

@@ -9,6 +9,14 @@
 //! | `sessionId` (S) + `sessionSort` (S, `<13-digit ms>#<key>`) | GSI `bySession`: one `Query` = a session's events in timestamp order |
 //! | `roomFqn` (S) + `roomSort` (S, `<13-digit ms>#<sessionId>`) | sparse GSI `byRoom`, set on ROOM_CREATED / ROOM_DESTROYED only: one `Query` = a room's sessions |
 //! | `expiresAt` (N) | TTL (only when a retention is configured) |
+//!
+//! ## Settings table
+//! | attribute | role |
+//! | --- | --- |
+//! | `id` (S) | partition key: `app#<appId>` (an app's defaults) or `room#<appId>/<room>` |
+//! | `scope` (S) | `app` or `room` |
+//! | `settings` (S) | the validated settings document as JSON text |
+//! | `version` (N), `updatedAt` (N, Unix ms) | optimistic locking for operators' edits |
 
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
@@ -83,10 +91,22 @@ pub const EVENTS: TableSpec = TableSpec {
     ttl_attribute: Some(event_attr::EXPIRES_AT),
 };
 
+/// Attribute names of the settings table (layout in [`crate::aws::settings`]).
+pub mod settings_attr {
+    /// `app#<appId>` or `room#<appId>/<room>`.
+    pub const ID: &str = "id";
+    /// `app` or `room`.
+    pub const SCOPE: &str = "scope";
+    /// The validated settings as canonical JSON text.
+    pub const SETTINGS: &str = "settings";
+    pub const VERSION: &str = "version";
+    pub const UPDATED_AT: &str = "updatedAt";
+}
+
 /// Settings: `id` is `app#<appId>` for an app's defaults or `room#<appId>/<room>`.
 pub const SETTINGS: TableSpec = TableSpec {
     logical_id: "SettingsTable",
-    hash_key: "id",
+    hash_key: settings_attr::ID,
     range_key: None,
     indexes: &[],
     ttl_attribute: None,

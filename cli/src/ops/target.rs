@@ -53,7 +53,7 @@ impl TargetArgs {
             || self.copies_table.is_some()
             || self.queue_url.is_some()
             || self.dlq_url.is_some();
-        let local = if self.stack_file.exists() || !explicit {
+        let local = if self.stack_file.exists() {
             Some(StackInfo::read(&self.stack_file)?)
         } else {
             None
@@ -81,26 +81,26 @@ impl Target {
     pub fn events_table(&self) -> anyhow::Result<&str> {
         self.events_table
             .as_deref()
-            .context("no events table: pass --events-table or run `hooksctl up`")
+            .context("no events table: pass --events-table or set EVENTS_TABLE, or start the local stack (`hooksctl up`)")
     }
     pub fn settings_table(&self) -> anyhow::Result<&str> {
         self.settings_table
             .as_deref()
-            .context("no settings table: pass --settings-table or run `hooksctl up`")
+            .context("no settings table: pass --table or set SETTINGS_TABLE, or start the local stack (`hooksctl up`)")
     }
     pub fn copies_table(&self) -> anyhow::Result<&str> {
         self.copies_table
             .as_deref()
-            .context("no copies table: pass --copies-table or run `hooksctl up`")
+            .context("no copies table: pass --copies-table or set COPIES_TABLE, or start the local stack (`hooksctl up`)")
     }
     pub fn queue_url(&self) -> anyhow::Result<&str> {
         self.queue_url
             .as_deref()
-            .context("no jobs queue: pass --queue-url or run `hooksctl up`")
+            .context("no jobs queue: pass --queue-url or set JOBS_QUEUE_URL, or start the local stack (`hooksctl up`)")
     }
     pub fn dlq_url(&self) -> anyhow::Result<&str> {
         self.dlq_url
             .as_deref()
-            .context("no dead-letter queue: pass --dlq-url or run `hooksctl up`")
+            .context("no dead-letter queue: pass --dlq-url or set JOBS_DLQ_URL, or start the local stack (`hooksctl up`)")
     }
 }

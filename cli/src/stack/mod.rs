@@ -15,8 +15,10 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use lambda_http::Request;
+use meeting_hooks::aws::settings::DynamoSettingsStore;
 use meeting_hooks::aws::{blobs::S3BlobStore, events::DynamoEventStore, queue::SqsJobQueue};
 use meeting_hooks::ingest::{IngestConfig, IngestService};
+use meeting_hooks::settings::{SettingsConfig, SettingsService};
 use tokio::net::TcpListener;
 
 use info::{Routes, StackInfo};
@@ -75,11 +77,18 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
     let names = resources::Names::with_prefix(&args.prefix);
     let created = resources::create(&sdk, &names).await?;
 
+    // The same variables the Lambdas read (template.yaml), with local values.
     let env: HashMap<String, String> = [
         ("EVENTS_TABLE", names.tables.events.as_str()),
         ("JOBS_QUEUE_URL", created.queue_url.as_str()),
         ("PAYLOAD_BUCKET", names.bucket.as_str()),
+        ("SETTINGS_TABLE", names.tables.settings.as_str()),
+        ("ALLOWED_APP_IDS", LOCAL_APP_ID),
+        ("COPIES_TABLE", names.tables.copies.as_str()),
+        ("RECORDINGS_BUCKET", names.bucket.as_str()),
         ("JAAS_WEBHOOK_SECRETS", LOCAL_WEBHOOK_SECRET),
+        // Development only: lets the copier fetch the demo's files from http://127.0.0.1.
+        ("ALLOW_INSECURE_LOCAL_ORIGIN", "true"),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v.to_owned()))
@@ -91,13 +100,29 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
         S3BlobStore::new(meeting_hooks::aws::s3(&sdk), &names.bucket),
         &ingest_config,
     ));
-    let router = api::Router::default().route(
-        WEBHOOK_ROUTE,
-        Arc::new(move |req: Request| {
-            let ingest = Arc::clone(&ingest);
-            Box::pin(async move { meeting_hooks::ingest::http::handle(&ingest, req).await })
-        }),
-    );
+    let settings_config = SettingsConfig::from_env(&env)?;
+    let settings = Arc::new(SettingsService::new(
+        DynamoSettingsStore::new(
+            meeting_hooks::aws::dynamodb(&sdk),
+            &settings_config.settings_table,
+        ),
+        &settings_config,
+    ));
+    let router = api::Router::default()
+        .route(
+            WEBHOOK_ROUTE,
+            Arc::new(move |req: Request| {
+                let ingest = Arc::clone(&ingest);
+                Box::pin(async move { meeting_hooks::ingest::http::handle(&ingest, req).await })
+            }),
+        )
+        .route(
+            SETTINGS_ROUTE,
+            Arc::new(move |req: Request| {
+                let settings = Arc::clone(&settings);
+                Box::pin(async move { meeting_hooks::settings::http::handle(&settings, req).await })
+            }),
+        );
 
     let listener = TcpListener::bind(("127.0.0.1", args.port))
         .await

@@ -1,1 +1,25 @@
-fn main() {}
+//! settings-provisioning: answers JaaS's settings request (`{"fqn":"<appId>/<room>"}`, sent
+//! before every meeting) with the room's validated settings, fast and fail-safe. All
+//! behaviour lives in `meeting_hooks::settings`; this binary only wires config, the client
+//! and the runtime.
+
+use lambda_http::{Error, Request, run, service_fn};
+use meeting_hooks::aws::{self, settings::DynamoSettingsStore};
+use meeting_hooks::config::ProcessEnv;
+use meeting_hooks::settings::{SettingsConfig, SettingsService, http};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    meeting_hooks::telemetry::init("settings-provisioning");
+    let config = SettingsConfig::from_env(&ProcessEnv)?;
+    let sdk = aws::load_config().await;
+    let service = SettingsService::new(
+        DynamoSettingsStore::new(aws::dynamodb(&sdk), &config.settings_table),
+        &config,
+    );
+    let service = &service;
+    run(service_fn(move |request: Request| async move {
+        Ok::<_, std::convert::Infallible>(http::handle(service, request).await)
+    }))
+    .await
+}

@@ -6,6 +6,7 @@
 pub mod blobs;
 pub mod events;
 pub mod queue;
+pub mod settings;
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_dynamodb::config::Credentials;
