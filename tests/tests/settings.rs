@@ -7,7 +7,7 @@ use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use integration_tests::{REGION, emulator};
+use integration_tests::{REGION, emulator, workspace_root};
 use lambda_http::{Body, Request};
 use meeting_hooks::aws::{self, settings::DynamoSettingsStore};
 use meeting_hooks::jaas::signature::signature_header;
@@ -490,4 +490,56 @@ async fn malformed_bodies_and_methods_are_refused_with_a_reason() {
     let resp = http::handle_at(&svc, request("GET", "", &auth), T0).await;
     assert_eq!(resp.status().as_u16(), 405);
     assert_eq!(resp.headers()["allow"], "POST");
+}
+
+#[tokio::test]
+async fn api_gateway_event_fixture_is_answered() {
+    // The same file `sam local invoke -e` and `cargo lambda invoke --data-file` use.
+    let raw = std::fs::read_to_string(workspace_root().join("events/settings-provisioning.json"))
+        .expect("event fixture");
+    let request = lambda_http::request::from_str(&raw).expect("API Gateway HTTP API event");
+    let table = emulator().table(&SETTINGS).await;
+    put(
+        &table,
+        room(&format!("{APP}/weekly-all-hands")),
+        json!({"lobbyEnabled": true, "passcode": "2468"}),
+    )
+    .await;
+    let svc = service(
+        &table,
+        &[("JAAS_AUTHORIZATION", "Bearer local-dev-settings-token")],
+    );
+    let (status, body) = call(&svc, request, T0).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body, json!({"lobbyEnabled": true, "passcode": "2468"}));
+}
+
+#[tokio::test]
+async fn writes_are_optimistically_locked() {
+    let table = emulator().table(&SETTINGS).await;
+    let store = store(&table);
+    let scope = room(&format!("{APP}/locked"));
+    let one = Settings::from_json(&json!({"lobbyEnabled": true})).unwrap();
+    let two = Settings::from_json(&json!({"lobbyEnabled": false})).unwrap();
+    assert_eq!(store.put(&scope, &one, None, T0).await.unwrap(), 1);
+    // Creating again, or writing over a version that is no longer current, is refused.
+    for expected in [None, Some(0), Some(2)] {
+        let err = store.put(&scope, &two, expected, T0).await.unwrap_err();
+        assert!(
+            matches!(
+                err,
+                meeting_hooks::settings::ports::SettingsStoreError::Conflict { .. }
+            ),
+            "{expected:?}: {err}"
+        );
+    }
+    assert_eq!(store.put(&scope, &two, Some(1), T0 + 5).await.unwrap(), 2);
+    let stored = store.get(&scope).await.unwrap().expect("stored");
+    assert_eq!((stored.version, stored.updated_at_ms), (2, T0 + 5));
+    assert_eq!(stored.settings, two);
+    // A version for an item that is gone is a conflict too, not a silent re-create.
+    assert!(store.delete(&scope).await.unwrap());
+    assert!(!store.delete(&scope).await.unwrap());
+    assert!(store.put(&scope, &one, Some(2), T0).await.is_err());
+    assert!(store.get(&scope).await.unwrap().is_none());
 }

@@ -5,7 +5,7 @@
 //!
 //! 1. a fresh cached answer (sub-millisecond), else
 //! 2. one `BatchGetItem` (app defaults + room), resolved over the global default
-//!    ([`resolve`]), bounded by a short timeout, else, when storage fails or hangs,
+//!    ([`resolve()`]), bounded by a short timeout, else, when storage fails or hangs,
 //! 3. the last cached answer however old (*stale*), else
 //! 4. the configured *fallback* (lobby on by default).
 //!

@@ -30,9 +30,9 @@ pub enum SettingsStoreError {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
-    /// A stored item that no longer parses (edited by hand): treated like an outage, never
-    /// as "no settings", which would open the room.
-    #[error("stored settings under {key} are invalid")]
+    /// A document that breaks a rule: refused on write; on read (an item edited by hand)
+    /// treated like an outage, never as "no settings", which would open the room.
+    #[error("settings under {key} are invalid")]
     Corrupt {
         key: String,
         #[source]
