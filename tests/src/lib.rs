@@ -120,6 +120,10 @@ impl Emulator {
         meeting_hooks::aws::s3(&self.sdk)
     }
 
+    pub fn secretsmanager(&self) -> aws_sdk_secretsmanager::Client {
+        meeting_hooks::aws::secretsmanager(&self.sdk)
+    }
+
     /// Creates a fresh table with the given layout and returns its name.
     pub async fn table(&self, spec: &TableSpec) -> String {
         let name = unique(&spec.logical_id.to_ascii_lowercase());
