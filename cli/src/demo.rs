@@ -300,6 +300,7 @@ pub async fn run(info: &StackInfo, wait: Duration, verbose: bool) -> anyhow::Res
         let resp = http
             .post(info.webhook_url())
             .header("content-type", "application/json")
+            .header("authorization", &info.authorization)
             .header(
                 "x-jaas-signature",
                 signature_header(&info.webhook_secret, t, body.as_bytes()),

@@ -40,6 +40,29 @@ impl Env for std::collections::HashMap<String, String> {
     }
 }
 
+/// Two sources read as one: a value in `overlay` wins over the same name in `base`.
+///
+/// Used to lay the values fetched from a secret store over the process environment at cold
+/// start, so every `from_env` stays a pure read of one [`Env`] and never learns where a
+/// secret came from.
+#[derive(Debug, Clone, Default)]
+pub struct Layered<O, B> {
+    pub overlay: O,
+    pub base: B,
+}
+
+impl<O, B> Layered<O, B> {
+    pub fn new(overlay: O, base: B) -> Self {
+        Self { overlay, base }
+    }
+}
+
+impl<O: Env, B: Env> Env for Layered<O, B> {
+    fn get(&self, name: &str) -> Option<String> {
+        self.overlay.get(name).or_else(|| self.base.get(name))
+    }
+}
+
 /// A required plain value.
 pub fn required(env: &impl Env, var: &'static str) -> Result<String, ConfigError> {
     env.get(var).ok_or(ConfigError::Missing(var))
@@ -125,4 +148,35 @@ pub fn list(env: &impl Env, var: &'static str) -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn map(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn layered_overlay_wins_and_falls_back_to_base() {
+        let env = Layered::new(
+            map(&[("A", "from-overlay"), ("EMPTY", " ")]),
+            map(&[
+                ("A", "from-base"),
+                ("B", "only-base"),
+                ("EMPTY", "base-value"),
+            ]),
+        );
+        assert_eq!(env.get("A").as_deref(), Some("from-overlay"));
+        assert_eq!(env.get("B").as_deref(), Some("only-base"));
+        // A blank overlay value counts as unset, like a blank environment variable.
+        assert_eq!(env.get("EMPTY").as_deref(), Some("base-value"));
+        assert_eq!(env.get("C"), None);
+    }
 }

@@ -218,10 +218,13 @@ pub struct QueueSpec {
     /// At least 6× the copier's timeout (AWS's advice for SQS event sources), so a message is
     /// never handed to a second copier while the first may still be working on it.
     pub visibility_timeout_secs: u32,
-    /// Deliveries before a job is moved to the DLQ.
+    /// Deliveries before a job is moved to the DLQ: 4 × 1.5 h of attempts, well inside a
+    /// recording link's 24 h.
     pub max_receive_count: u32,
-    /// 14 days, the SQS maximum: a job outlives any link it carries.
+    /// Longer than any link lives.
     pub retention_secs: u32,
+    /// 14 days, the SQS maximum: time to investigate and redrive.
+    pub dlq_retention_secs: u32,
 }
 
 /// The recording copier's Lambda timeout (the maximum Lambda allows). Copies that need longer
@@ -232,9 +235,49 @@ pub const JOBS_QUEUE: QueueSpec = QueueSpec {
     logical_id: "JobsQueue",
     dlq_logical_id: "JobsDeadLetterQueue",
     visibility_timeout_secs: 6 * COPIER_TIMEOUT_SECS,
-    max_receive_count: 5,
-    retention_secs: 14 * 24 * 3600,
+    max_receive_count: 4,
+    retention_secs: 4 * 24 * 3600,
+    dlq_retention_secs: 14 * 24 * 3600,
 };
 
-/// Messages the copier takes per invocation (the event source mapping's BatchSize).
-pub const COPIER_BATCH_SIZE: i32 = 5;
+/// Messages the copier takes per invocation (the event source mapping's BatchSize): one, so a
+/// six-hour recording never shares a Lambda's 15 minutes with other files.
+pub const COPIER_BATCH_SIZE: i32 = 1;
+
+/// Kinds of data-plane resource the functions use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResourceKind {
+    Table,
+    Queue,
+    Bucket,
+    Secret,
+}
+
+impl ResourceKind {
+    /// The CloudFormation type that declares it.
+    pub fn cloudformation_type(self) -> &'static str {
+        match self {
+            Self::Table => "AWS::DynamoDB::Table",
+            Self::Queue => "AWS::SQS::Queue",
+            Self::Bucket => "AWS::S3::Bucket",
+            Self::Secret => "AWS::SecretsManager::Secret",
+        }
+    }
+}
+
+pub const RECORDINGS_BUCKET: &str = "RecordingsBucket";
+pub const PAYLOAD_BUCKET: &str = "PayloadBucket";
+pub const JAAS_SECRET: &str = "JaasSecret";
+
+/// Every data-plane resource, by template logical id: what `template.yaml` declares and what
+/// the local stack creates on the emulator. A test holds the template to this list.
+pub const DATA_RESOURCES: &[(&str, ResourceKind)] = &[
+    ("EventsTable", ResourceKind::Table),
+    ("SettingsTable", ResourceKind::Table),
+    ("CopiesTable", ResourceKind::Table),
+    ("JobsQueue", ResourceKind::Queue),
+    ("JobsDeadLetterQueue", ResourceKind::Queue),
+    (RECORDINGS_BUCKET, ResourceKind::Bucket),
+    (PAYLOAD_BUCKET, ResourceKind::Bucket),
+    (JAAS_SECRET, ResourceKind::Secret),
+];

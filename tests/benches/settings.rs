@@ -105,7 +105,9 @@ fn report(label: &str, mut times: Vec<Duration>) {
 fn main() {
     // `cargo bench` passes `--bench`; under `cargo test --all-targets` this is only a build check.
     if !std::env::args().any(|a| a == "--bench") {
-        println!("benchmark skipped: run it with `cargo bench -p integration-tests --bench settings`");
+        println!(
+            "benchmark skipped: run it with `cargo bench -p integration-tests --bench settings`"
+        );
         return;
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -5,6 +5,8 @@
 //! workspace root (what `.ci/run` and `./dev` install), then `moto_server` on `PATH`. It is
 //! started under a small shell watchdog that stops it when the test process exits.
 
+pub mod sample_events;
+
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -118,6 +120,10 @@ impl Emulator {
 
     pub fn s3(&self) -> aws_sdk_s3::Client {
         meeting_hooks::aws::s3(&self.sdk)
+    }
+
+    pub fn secretsmanager(&self) -> aws_sdk_secretsmanager::Client {
+        meeting_hooks::aws::secretsmanager(&self.sdk)
     }
 
     /// Creates a fresh table with the given layout and returns its name.

@@ -37,9 +37,16 @@ pub struct StackInfo {
     pub tables: Tables,
     pub queue_url: String,
     pub dead_letter_queue_url: String,
+    /// Recordings bucket (copied files).
     pub bucket: String,
+    /// Bucket for payloads too large for an item, and quarantined bodies.
+    pub payload_bucket: String,
+    /// The Secrets Manager secret the functions read their credentials from.
+    pub secret_arn: String,
     /// The local webhook secret (development only, never a production secret).
     pub webhook_secret: String,
+    /// The local `Authorization` header value JaaS would send (development only).
+    pub authorization: String,
     /// The JaaS appId the local settings endpoint accepts.
     pub app_id: String,
     /// Process id of `hooksctl up`.

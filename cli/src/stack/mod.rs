@@ -25,6 +25,8 @@ use info::{Routes, StackInfo};
 
 /// The development-only webhook secret of the local stack (also used by `events/`).
 pub const LOCAL_WEBHOOK_SECRET: &str = "whsec_local_development_only";
+/// The development-only Authorization header value JaaS would send (also used by `events/`).
+pub const LOCAL_AUTHORIZATION: &str = "Bearer local_development_only";
 /// The JaaS appId the local stack treats as ours.
 pub const LOCAL_APP_ID: &str = "vpaas-magic-cookie-0000000000000000000000000000local";
 pub const WEBHOOK_ROUTE: &str = "/webhooks/jaas";
@@ -75,24 +77,34 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
         None => meeting_hooks::aws::load_config().await,
     };
     let names = resources::Names::with_prefix(&args.prefix);
-    let created = resources::create(&sdk, &names).await?;
+    let created = resources::create(
+        &sdk,
+        &names,
+        &resources::LocalSecrets {
+            webhook_secret: LOCAL_WEBHOOK_SECRET,
+            authorization: LOCAL_AUTHORIZATION,
+        },
+    )
+    .await?;
 
-    // The same variables the Lambdas read (template.yaml), with local values.
-    let env: HashMap<String, String> = [
+    // The same variables the Lambdas read (template.yaml), with local values; the webhook
+    // secret and Authorization token come from the stack's secret, as in production.
+    let plain: HashMap<String, String> = [
         ("EVENTS_TABLE", names.tables.events.as_str()),
         ("JOBS_QUEUE_URL", created.queue_url.as_str()),
-        ("PAYLOAD_BUCKET", names.bucket.as_str()),
+        ("PAYLOAD_BUCKET", names.payload_bucket.as_str()),
+        ("JAAS_SECRETS_ARN", created.secret_arn.as_str()),
         ("SETTINGS_TABLE", names.tables.settings.as_str()),
         ("ALLOWED_APP_IDS", LOCAL_APP_ID),
         ("COPIES_TABLE", names.tables.copies.as_str()),
         ("RECORDINGS_BUCKET", names.bucket.as_str()),
-        ("JAAS_WEBHOOK_SECRETS", LOCAL_WEBHOOK_SECRET),
         // Development only: lets the copier fetch the demo's files from http://127.0.0.1.
         ("ALLOW_INSECURE_LOCAL_ORIGIN", "true"),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v.to_owned()))
     .collect();
+    let env = meeting_hooks::aws::secrets::env_with_secrets(&sdk, plain).await?;
     let ingest_config = IngestConfig::from_env(&env)?;
     let ingest = Arc::new(IngestService::new(
         DynamoEventStore::new(meeting_hooks::aws::dynamodb(&sdk), &names.tables.events),
@@ -148,6 +160,9 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
         dead_letter_queue_url: created.dlq_url.clone(),
         bucket: names.bucket.clone(),
         webhook_secret: LOCAL_WEBHOOK_SECRET.to_owned(),
+        authorization: LOCAL_AUTHORIZATION.to_owned(),
+        payload_bucket: names.payload_bucket.clone(),
+        secret_arn: created.secret_arn.clone(),
         app_id: LOCAL_APP_ID.to_owned(),
         pid: std::process::id(),
     };
@@ -181,9 +196,10 @@ fn print_banner(info: &StackInfo, args: &UpArgs) {
          webhook URL:   {webhook}\n  \
          settings URL:  {settings}\n  \
          webhook secret (local only): {secret}\n  \
+         Authorization header (local only): {authz}\n  \
          tables: {events}, {settings_t}, {copies}\n  \
          queue:  {queue} (DLQ {dlq})\n  \
-         bucket: {bucket}\n  \
+         buckets: {bucket} (recordings), {payloads} (large and quarantined payloads)\n  \
          stack description: {file}\n\n\
          Try next (in another terminal):\n  \
          cargo run -q -p hooksctl -- demo                    play a signed meeting and watch the recording land in S3\n  \
@@ -193,12 +209,14 @@ fn print_banner(info: &StackInfo, args: &UpArgs) {
         webhook = info.webhook_url(),
         settings = info.settings_url(),
         secret = info.webhook_secret,
+        authz = info.authorization,
         events = info.tables.events,
         settings_t = info.tables.settings,
         copies = info.tables.copies,
         queue = info.queue_url,
         dlq = info.dead_letter_queue_url,
         bucket = info.bucket,
+        payloads = info.payload_bucket,
         file = args.stack_file.display(),
     );
 }

@@ -3,8 +3,9 @@
 //! the recordings bucket. The template test checks the template against the same descriptions.
 
 use anyhow::Context as _;
+use anyhow::bail;
 use aws_sdk_sqs::types::QueueAttributeName;
-use meeting_hooks::schema::{self, JOBS_QUEUE};
+use meeting_hooks::schema::{self, DATA_RESOURCES, JOBS_QUEUE, ResourceKind};
 
 use super::info::Tables;
 
@@ -15,6 +16,8 @@ pub struct Names {
     pub queue: String,
     pub dlq: String,
     pub bucket: String,
+    pub payload_bucket: String,
+    pub secret: String,
 }
 
 impl Names {
@@ -28,30 +31,128 @@ impl Names {
             queue: format!("{prefix}-jobs"),
             dlq: format!("{prefix}-jobs-dlq"),
             bucket: format!("{prefix}-recordings"),
+            payload_bucket: format!("{prefix}-payloads"),
+            secret: format!("{prefix}-jaas"),
         }
     }
 }
 
-/// Created queue URLs.
+/// What the stack created that is only known afterwards.
 #[derive(Debug, Clone)]
 pub struct Created {
     pub queue_url: String,
     pub dlq_url: String,
+    pub secret_arn: String,
 }
 
-/// Creates every resource; existing ones are kept (restarting against a running emulator).
-pub async fn create(sdk: &aws_config::SdkConfig, names: &Names) -> anyhow::Result<Created> {
-    let ddb = meeting_hooks::aws::dynamodb(sdk);
-    for (spec, name) in [
-        (&schema::EVENTS, &names.tables.events),
-        (&schema::SETTINGS, &names.tables.settings),
-        (&schema::COPIES, &names.tables.copies),
-    ] {
-        spec.create(&ddb, name)
-            .await
-            .with_context(|| format!("create table {name}"))?;
-    }
+/// The local development values kept in the stack's Secrets Manager secret, as production
+/// keeps the real ones (`JAAS_SECRETS_ARN`).
+#[derive(Debug, Clone)]
+pub struct LocalSecrets<'a> {
+    pub webhook_secret: &'a str,
+    pub authorization: &'a str,
+}
 
+/// Creates every resource of [`DATA_RESOURCES`]; existing ones are kept (restarting against
+/// a running emulator).
+pub async fn create(
+    sdk: &aws_config::SdkConfig,
+    names: &Names,
+    secrets: &LocalSecrets<'_>,
+) -> anyhow::Result<Created> {
+    let mut queue_url = None;
+    let mut dlq_url = None;
+    let mut secret_arn = None;
+    for (logical_id, kind) in DATA_RESOURCES {
+        match (kind, *logical_id) {
+            (ResourceKind::Table, id) => {
+                let (spec, name) = match id {
+                    _ if id == schema::EVENTS.logical_id => (&schema::EVENTS, &names.tables.events),
+                    _ if id == schema::SETTINGS.logical_id => {
+                        (&schema::SETTINGS, &names.tables.settings)
+                    }
+                    _ if id == schema::COPIES.logical_id => (&schema::COPIES, &names.tables.copies),
+                    other => bail!("no table description for {other}"),
+                };
+                spec.create(&meeting_hooks::aws::dynamodb(sdk), name)
+                    .await
+                    .with_context(|| format!("create table {name}"))?;
+            }
+            (ResourceKind::Queue, id) if id == JOBS_QUEUE.dlq_logical_id => {}
+            (ResourceKind::Queue, id) if id == JOBS_QUEUE.logical_id => {
+                let (q, d) = create_queues(sdk, names).await?;
+                queue_url = Some(q);
+                dlq_url = Some(d);
+            }
+            (ResourceKind::Bucket, id) => {
+                let name = match id {
+                    schema::RECORDINGS_BUCKET => &names.bucket,
+                    schema::PAYLOAD_BUCKET => &names.payload_bucket,
+                    other => bail!("no bucket name for {other}"),
+                };
+                create_bucket(sdk, name).await?;
+            }
+            (ResourceKind::Secret, _) => {
+                secret_arn = Some(create_secret(sdk, &names.secret, secrets).await?);
+            }
+            (_, other) => bail!("the local stack does not know how to create {other}"),
+        }
+    }
+    Ok(Created {
+        queue_url: queue_url.context("no jobs queue in DATA_RESOURCES")?,
+        dlq_url: dlq_url.context("no dead-letter queue in DATA_RESOURCES")?,
+        secret_arn: secret_arn.context("no secret in DATA_RESOURCES")?,
+    })
+}
+
+async fn create_secret(
+    sdk: &aws_config::SdkConfig,
+    name: &str,
+    secrets: &LocalSecrets<'_>,
+) -> anyhow::Result<String> {
+    let client = aws_sdk_secretsmanager::Client::new(sdk);
+    let value = serde_json::json!({
+        "webhookSecrets": secrets.webhook_secret,
+        "authorization": secrets.authorization,
+    })
+    .to_string();
+    match client
+        .create_secret()
+        .name(name)
+        .secret_string(&value)
+        .send()
+        .await
+    {
+        Ok(out) => out.arn.context("created secret has no ARN"),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|se| se.is_resource_exists_exception()) =>
+        {
+            let out = client
+                .put_secret_value()
+                .secret_id(name)
+                .secret_string(&value)
+                .send()
+                .await
+                .map_err(|e| {
+                    anyhow::anyhow!(
+                        "update secret {name}: {}",
+                        aws_sdk_secretsmanager::error::DisplayErrorContext(&e)
+                    )
+                })?;
+            out.arn.context("secret has no ARN")
+        }
+        Err(e) => Err(anyhow::anyhow!(
+            "create secret {name}: {}",
+            aws_sdk_secretsmanager::error::DisplayErrorContext(&e)
+        )),
+    }
+}
+
+async fn create_queues(
+    sdk: &aws_config::SdkConfig,
+    names: &Names,
+) -> anyhow::Result<(String, String)> {
     let sqs = meeting_hooks::aws::sqs(sdk);
     let dlq_url = sqs
         .create_queue()
@@ -98,15 +199,18 @@ pub async fn create(sdk: &aws_config::SdkConfig, names: &Names) -> anyhow::Resul
         .context("create jobs queue")?
         .queue_url
         .context("jobs queue has no URL")?;
+    Ok((queue_url, dlq_url))
+}
 
+async fn create_bucket(sdk: &aws_config::SdkConfig, name: &str) -> anyhow::Result<()> {
     let s3 = meeting_hooks::aws::s3(sdk);
-    if let Err(e) = s3.create_bucket().bucket(&names.bucket).send().await {
+    if let Err(e) = s3.create_bucket().bucket(name).send().await {
         let owned = e
             .as_service_error()
             .is_some_and(|se| se.is_bucket_already_owned_by_you() || se.is_bucket_already_exists());
         if !owned {
-            return Err(e).with_context(|| format!("create bucket {}", names.bucket));
+            return Err(e).with_context(|| format!("create bucket {name}"));
         }
     }
-    Ok(Created { queue_url, dlq_url })
+    Ok(())
 }

@@ -11,8 +11,11 @@ use meeting_hooks::settings::{SettingsConfig, SettingsService, http};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     meeting_hooks::telemetry::init("settings-provisioning");
-    let config = SettingsConfig::from_env(&ProcessEnv)?;
     let sdk = aws::load_config().await;
+    // The Authorization token and webhook secrets come from Secrets Manager
+    // (`JAAS_SECRETS_ARN`), laid over the process environment once, here.
+    let env = aws::secrets::env_with_secrets(&sdk, ProcessEnv).await?;
+    let config = SettingsConfig::from_env(&env)?;
     let service = SettingsService::new(
         DynamoSettingsStore::new(aws::dynamodb(&sdk), &config.settings_table),
         &config,

@@ -10,8 +10,11 @@ use meeting_hooks::ingest::{IngestConfig, IngestService, http};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     meeting_hooks::telemetry::init("webhook-ingest");
-    let config = IngestConfig::from_env(&ProcessEnv)?;
     let sdk = aws::load_config().await;
+    // Webhook secrets and the Authorization token come from Secrets Manager
+    // (`JAAS_SECRETS_ARN`), laid over the process environment once, here.
+    let env = aws::secrets::env_with_secrets(&sdk, ProcessEnv).await?;
+    let config = IngestConfig::from_env(&env)?;
     let service = IngestService::new(
         DynamoEventStore::new(aws::dynamodb(&sdk), &config.events_table),
         SqsJobQueue::new(aws::sqs(&sdk), &config.jobs_queue_url),

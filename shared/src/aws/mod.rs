@@ -6,6 +6,7 @@
 pub mod blobs;
 pub mod events;
 pub mod queue;
+pub mod secrets;
 pub mod settings;
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
@@ -35,6 +36,10 @@ pub fn dynamodb(config: &SdkConfig) -> aws_sdk_dynamodb::Client {
 
 pub fn sqs(config: &SdkConfig) -> aws_sdk_sqs::Client {
     aws_sdk_sqs::Client::new(config)
+}
+
+pub fn secretsmanager(config: &SdkConfig) -> aws_sdk_secretsmanager::Client {
+    aws_sdk_secretsmanager::Client::new(config)
 }
 
 /// S3 client; path-style addressing whenever an endpoint override is set (emulators do not

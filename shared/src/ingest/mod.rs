@@ -204,6 +204,8 @@ impl<S: EventStore, Q: JobQueue, B: BlobStore> IngestService<S, Q, B> {
             Ok(ev) => ev,
             Err(e) => return self.quarantine(headers, body, sha, e.code(), now_ms).await,
         };
+        // Every verified JaaS event, duplicates included: the dashboard's "events by type".
+        metrics::count_by("Events", 1.0, "EventType", event.event_type.as_str());
         let span = Span::current();
         span.record("event_type", event.event_type.as_str());
         span.record(

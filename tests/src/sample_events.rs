@@ -1,0 +1,231 @@
+//! The sample Lambda events in `events/`, generated from the JaaS catalogue.
+//!
+//! `cargo run -p integration-tests --example gen-events` writes them;
+//! `tests/tests/sample_events.rs` regenerates them in memory, fails when the committed files
+//! differ, and pushes them through the real handlers. So the files that
+//! `sam local invoke -e` and `cargo lambda invoke --data-file` use can never go stale.
+//!
+//! - `events/webhooks/<event_type>.json`: API Gateway HTTP API (payload 2.0) requests to
+//!   `POST /webhooks/jaas`, one per catalogue example, the body byte for byte as documented,
+//!   signed with [`SAMPLE_SECRET`] at the fixed time [`SAMPLE_T`] and carrying
+//!   [`SAMPLE_AUTHORIZATION`].
+//! - `events/settings/request.json` (Authorization only, as JaaS documents it) and
+//!   `request-signed.json` (also signed): `POST /settings/jaas` with the catalogue's body.
+//! - `events/copier/<kind>.json` and `all-kinds.json`: SQS events carrying the copy jobs that
+//!   webhook-ingest enqueues when the catalogue's events arrive in catalogue order.
+//!
+//! Nothing here is secret: the sample secret and token are for local runs only.
+
+use std::collections::HashSet;
+
+use meeting_hooks::jaas::catalogue::{self, CATALOGUE};
+use meeting_hooks::jaas::{JaasEvent, signature};
+use meeting_hooks::jobs::{CopyJob, plan_job};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+/// Webhook secret the samples are signed with (local development only).
+pub const SAMPLE_SECRET: &str = "whsec_local_development_only";
+/// Authorization header value the samples carry (local development only).
+pub const SAMPLE_AUTHORIZATION: &str = "Bearer local_development_only";
+/// Signature time `t` of every sample: 2023-11-14T22:13:20Z. Fixed so the files are stable;
+/// whoever replays them sets `SIGNATURE_TOLERANCE_SECONDS` large enough.
+pub const SAMPLE_T: i64 = 1_700_000_000;
+
+const API_ID: &str = "sample0api";
+const REGION: &str = "us-east-1";
+const ACCOUNT: &str = "123456789012";
+/// One of JaaS's documented webhook source addresses.
+const JAAS_SOURCE_IP: &str = "52.26.201.32";
+pub const WEBHOOK_PATH: &str = "/webhooks/jaas";
+pub const SETTINGS_PATH: &str = "/settings/jaas";
+/// Queue ARN in the SQS samples.
+pub const JOBS_QUEUE_ARN: &str = "arn:aws:sqs:us-east-1:123456789012:meeting-hooks-jobs";
+
+/// One file under `events/`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SampleFile {
+    /// Path relative to `events/`, `/`-separated.
+    pub path: String,
+    pub contents: String,
+}
+
+/// The file name of the webhook sample for an event type (`ROOM_CREATED` -> `room_created.json`).
+pub fn webhook_file(event_type: &str) -> String {
+    format!("webhooks/{}.json", event_type.to_ascii_lowercase())
+}
+
+/// The file name of the SQS sample for a job kind.
+pub fn copier_file(kind: &str) -> String {
+    format!("copier/{kind}.json")
+}
+
+/// Every sample file, in a stable order.
+pub fn generate() -> Vec<SampleFile> {
+    let mut files = Vec::new();
+    for ex in catalogue::examples() {
+        let request = http_request("POST", WEBHOOK_PATH, &ex.body, true, &ex.section);
+        files.push(file(webhook_file(&ex.section), &request));
+    }
+    let body = settings_request_body();
+    files.push(file(
+        "settings/request.json".into(),
+        &http_request("POST", SETTINGS_PATH, &body, false, "settings"),
+    ));
+    files.push(file(
+        "settings/request-signed.json".into(),
+        &http_request("POST", SETTINGS_PATH, &body, true, "settings-signed"),
+    ));
+    let jobs = catalogue_jobs();
+    for job in &jobs {
+        files.push(file(
+            copier_file(job.kind.as_str()),
+            &sqs_event(std::slice::from_ref(job)),
+        ));
+    }
+    files.push(file("copier/all-kinds.json".into(), &sqs_event(&jobs)));
+    files
+}
+
+fn file(path: String, value: &Value) -> SampleFile {
+    let mut contents = serde_json::to_string_pretty(value).expect("JSON values serialize");
+    contents.push('\n');
+    SampleFile { path, contents }
+}
+
+/// The body of the catalogue's SETTINGS_PROVISIONING request (its first JSON block; the
+/// second is the expected response).
+pub fn settings_request_body() -> String {
+    let mut in_section = false;
+    let mut lines = CATALOGUE.lines();
+    while let Some(line) = lines.next() {
+        if let Some(rest) = line.strip_prefix("## ") {
+            in_section = rest.contains("SETTINGS_PROVISIONING");
+            continue;
+        }
+        if in_section && line.trim() == "```json" {
+            let mut body = String::new();
+            for l in lines.by_ref() {
+                if l.trim() == "```" {
+                    return body;
+                }
+                body.push_str(l);
+                body.push('\n');
+            }
+        }
+    }
+    panic!("the catalogue has no SETTINGS_PROVISIONING request example")
+}
+
+/// The copy jobs webhook-ingest enqueues when every catalogue example is delivered once, in
+/// catalogue order. Mirrors ingest's keys: the first event with an idempotencyKey is stored
+/// under it; a later, different event reusing that key (the catalogue does this) is stored
+/// under `<key>#conflict#<sha256>`; an event without a key under `sha256:<sha256>`. The
+/// sample-events test checks these against what the real ingest handler enqueues.
+pub fn catalogue_jobs() -> Vec<CopyJob> {
+    let mut seen = HashSet::new();
+    let mut jobs = Vec::new();
+    for ex in catalogue::examples() {
+        let event = JaasEvent::parse(ex.body.as_bytes())
+            .unwrap_or_else(|e| panic!("catalogue example {} does not parse: {e}", ex.section));
+        let sha = hex::encode(Sha256::digest(ex.body.as_bytes()));
+        let key = match &event.idempotency_key {
+            Some(k) if seen.insert(k.clone()) => k.clone(),
+            Some(k) => format!("{k}#conflict#{sha}"),
+            None => format!("sha256:{sha}"),
+        };
+        if let Ok(Some(job)) = plan_job(&event, &key, SAMPLE_T * 1000) {
+            jobs.push(job);
+        }
+    }
+    jobs
+}
+
+fn http_request(method: &str, path: &str, body: &str, signed: bool, request_id: &str) -> Value {
+    let host = format!("{API_ID}.execute-api.{REGION}.amazonaws.com");
+    let route = format!("{method} {path}");
+    let mut headers = json!({
+        "authorization": SAMPLE_AUTHORIZATION,
+        "content-length": body.len().to_string(),
+        "content-type": "application/json",
+        "host": host,
+        "x-forwarded-for": JAAS_SOURCE_IP,
+        "x-forwarded-port": "443",
+        "x-forwarded-proto": "https",
+    });
+    if signed {
+        headers["x-jaas-signature"] = Value::from(signature::signature_header(
+            SAMPLE_SECRET,
+            SAMPLE_T,
+            body.as_bytes(),
+        ));
+    }
+    json!({
+        "version": "2.0",
+        "routeKey": route,
+        "rawPath": path,
+        "rawQueryString": "",
+        "headers": headers,
+        "requestContext": {
+            "accountId": ACCOUNT,
+            "apiId": API_ID,
+            "domainName": host,
+            "domainPrefix": API_ID,
+            "http": {
+                "method": method,
+                "path": path,
+                "protocol": "HTTP/1.1",
+                "sourceIp": JAAS_SOURCE_IP,
+            },
+            "requestId": format!("sample-{}", request_id.to_ascii_lowercase()),
+            "routeKey": route,
+            "stage": "$default",
+            "time": "14/Nov/2023:22:13:20 +0000",
+            "timeEpoch": SAMPLE_T * 1000,
+        },
+        "body": body,
+        "isBase64Encoded": false,
+    })
+}
+
+fn sqs_event(jobs: &[CopyJob]) -> Value {
+    let records: Vec<Value> = jobs
+        .iter()
+        .map(|job| {
+            // A stable, UUID-shaped message id derived from the job id.
+            let h = hex::encode(Sha256::digest(job.job_id.as_bytes()));
+            let message_id = format!(
+                "{}-{}-{}-{}-{}",
+                &h[0..8],
+                &h[8..12],
+                &h[12..16],
+                &h[16..20],
+                &h[20..32]
+            );
+            let sent = (SAMPLE_T * 1000).to_string();
+            json!({
+                "messageId": message_id,
+                "receiptHandle": format!("sample-receipt-{}", &h[0..16]),
+                "body": job.to_json(),
+                "attributes": {
+                    "ApproximateReceiveCount": "1",
+                    "SentTimestamp": sent,
+                    "SenderId": "AROAEXAMPLE:webhook-ingest",
+                    "ApproximateFirstReceiveTimestamp": sent,
+                },
+                "messageAttributes": {
+                    "jobId": {
+                        "stringValue": job.job_id,
+                        "stringListValues": [],
+                        "binaryListValues": [],
+                        "dataType": "String",
+                    }
+                },
+                "eventSource": "aws:sqs",
+                "eventSourceARN": JOBS_QUEUE_ARN,
+                "awsRegion": REGION,
+            })
+        })
+        .collect();
+    json!({ "Records": records })
+}
