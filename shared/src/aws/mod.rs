@@ -4,7 +4,9 @@
 //! redirects every client; S3 then also needs path-style addressing.
 
 pub mod blobs;
+pub mod copies;
 pub mod events;
+pub mod objects;
 pub mod queue;
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
