@@ -5,6 +5,9 @@
 //! workspace root (what `.ci/run` and `./dev` install), then `moto_server` on `PATH`. It is
 //! started under a small shell watchdog that stops it when the test process exits.
 
+pub mod moto_fix;
+pub mod origin;
+
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};

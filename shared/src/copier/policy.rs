@@ -68,9 +68,9 @@ impl HostPattern {
                 return Err(format!("invalid host pattern {raw:?}"));
             }
         }
-        // A pattern that is only wildcards (or a wildcard plus a public suffix like `*.com`)
-        // would allow nearly everything: require two literal labels.
-        if labels.iter().filter(|l| *l != "*").count() < 2 {
+        // A wildcard next to a bare public suffix (`*.com`) would allow nearly everything:
+        // a pattern with a wildcard needs two literal labels. Exact names may be single labels.
+        if labels.iter().any(|l| l == "*") && labels.iter().filter(|l| *l != "*").count() < 2 {
             return Err(format!("host pattern {raw:?} is too broad"));
         }
         Ok(Self { labels })
@@ -400,6 +400,7 @@ mod tests {
     #[test]
     fn patterns_are_validated() {
         assert!(HostPattern::parse("*").is_err());
+        assert!(HostPattern::parse("localhost").is_ok());
         assert!(HostPattern::parse("*.com").is_err());
         assert!(HostPattern::parse("a..b").is_err());
         assert!(HostPattern::parse("a.*").is_err());
