@@ -104,8 +104,11 @@ pub mod copy_attr {
     pub const UPLOAD_ID: &str = "uploadId";
     pub const OBJECT_KEY: &str = "objectKey";
     pub const TOTAL_BYTES: &str = "totalBytes";
-    /// Map part number → {e: ETag, c: base64 SHA-256, o: offset, l: length, h: hasher state}.
-    pub const PARTS: &str = "parts";
+    /// Checkpoint: parts `1..=doneParts` (bytes `0..doneBytes`) are uploaded; `hashState`
+    /// (B) is the whole-file SHA-256 state after them. Constant size: parts are listed from S3.
+    pub const DONE_PARTS: &str = "doneParts";
+    pub const DONE_BYTES: &str = "doneBytes";
+    pub const HASH_STATE: &str = "hashState";
     pub const SCREENSHOTS_DONE: &str = "screenshotsDone";
     pub const REASON: &str = "reason";
     /// BOOL: a failure that is never retried.

@@ -1,9 +1,9 @@
 //! Emulator compatibility, tests only: moto 5.2.1 (serialising with the botocore models
-//! installed here) answers `CompleteMultipartUpload` with the root element
-//! `CompleteMultipartUploadResponse` instead of S3's `CompleteMultipartUploadResult`. botocore
+//! installed here) answers `CompleteMultipartUpload` and `ListParts` with the root elements
+//! `<Operation>Response` instead of S3's `<Operation>Result`. botocore
 //! (and so awscli) ignores the root name; the Rust SDK's XML parser does not and fails the call
-//! although the upload completed. [`s3`] returns an emulator S3 client whose interceptor
-//! renames that root in small XML answers before the SDK parses them. Production talks to S3
+//! although the operation succeeded. [`s3`] returns an emulator S3 client whose interceptor
+//! renames those roots in small XML answers before the SDK parses them. Production talks to S3
 //! and never sees this.
 
 use std::pin::Pin;
@@ -17,8 +17,14 @@ use http_body::{Body, Frame};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-const WRONG_ROOT: &str = "CompleteMultipartUploadResponse";
-const RIGHT_ROOT: &str = "CompleteMultipartUploadResult";
+/// (moto's root, S3's root)
+const RENAMES: [(&str, &str); 2] = [
+    (
+        "CompleteMultipartUploadResponse",
+        "CompleteMultipartUploadResult",
+    ),
+    ("ListPartsResponse", "ListPartsResult"),
+];
 
 /// The interceptor (see the module header).
 #[derive(Debug, Clone, Copy, Default)]
@@ -53,7 +59,10 @@ impl Body for Rename {
                 }
                 Poll::Ready(None) => {
                     self.done = true;
-                    let text = String::from_utf8_lossy(&self.buf).replace(WRONG_ROOT, RIGHT_ROOT);
+                    let mut text = String::from_utf8_lossy(&self.buf).into_owned();
+                    for (wrong, right) in RENAMES {
+                        text = text.replace(wrong, right);
+                    }
                     return Poll::Ready(Some(Ok(Frame::data(Bytes::from(text)))));
                 }
             }

@@ -11,7 +11,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditi
 
 use crate::copier::ports::{CopyStateStore, StateError};
 use crate::copier::state::{
-    Claim, ClaimDecision, CopyResult, CopyStatus, PartRecord, UploadProgress, claim_decision,
+    Checkpoint, Claim, ClaimDecision, CopyResult, CopyStatus, UploadProgress, claim_decision,
 };
 use crate::schema::copy_attr as a;
 
@@ -135,44 +135,25 @@ pub fn status_of(item: &Item) -> Option<CopyStatus> {
     })
 }
 
-fn part_item(p: &PartRecord) -> AttributeValue {
-    AttributeValue::M(HashMap::from([
-        ("e".to_owned(), s(&p.etag)),
-        ("c".to_owned(), s(&p.sha256)),
-        ("o".to_owned(), n(p.offset)),
-        ("l".to_owned(), n(p.len)),
-        (
-            "h".to_owned(),
-            AttributeValue::B(p.hash_state.clone().into()),
-        ),
-    ]))
-}
-
-fn part_of(number: &str, v: &AttributeValue) -> Option<PartRecord> {
-    let m = v.as_m().ok()?;
-    Some(PartRecord {
-        number: number.parse().ok()?,
-        etag: str_of(m, "e")?.to_owned(),
-        sha256: str_of(m, "c")?.to_owned(),
-        offset: num_of(m, "o")? as u64,
-        len: num_of(m, "l")? as u64,
-        hash_state: m.get("h")?.as_b().ok()?.as_ref().to_vec(),
-    })
-}
-
 /// The upload progress of a stored item, if it has one.
 pub fn progress_of(item: &Item) -> Option<UploadProgress> {
-    let mut parts: Vec<PartRecord> = item
-        .get(a::PARTS)
-        .and_then(|v| v.as_m().ok())
-        .map(|m| m.iter().filter_map(|(k, v)| part_of(k, v)).collect())
-        .unwrap_or_default();
-    parts.sort_by_key(|p| p.number);
+    let checkpoint = match (
+        num_of(item, a::DONE_PARTS),
+        num_of(item, a::DONE_BYTES),
+        item.get(a::HASH_STATE).and_then(|v| v.as_b().ok()),
+    ) {
+        (Some(parts), Some(bytes), Some(state)) if parts > 0 => Some(Checkpoint {
+            parts: parts as u32,
+            bytes: bytes as u64,
+            hash_state: state.as_ref().to_vec(),
+        }),
+        _ => None,
+    };
     Some(UploadProgress {
         upload_id: str_of(item, a::UPLOAD_ID)?.to_owned(),
         key: str_of(item, a::OBJECT_KEY)?.to_owned(),
         total: num_of(item, a::TOTAL_BYTES).map(|t| t as u64),
-        parts,
+        checkpoint,
     })
 }
 
@@ -261,24 +242,26 @@ impl CopyStateStore for DynamoCopyStore {
     ) -> Result<(), StateError> {
         let (set_total, remove_total) = match upload.total {
             Some(_) => (", #total = :total", ""),
-            None => ("", " REMOVE #total"),
+            None => ("", ", #total"),
         };
         let mut req = self
             .update(job_id)
             .update_expression(format!(
-                "SET #upload = :upload, #key = :key, #parts = :empty, #lease = :until{set_total}{remove_total}"
+                "SET #upload = :upload, #key = :key, #lease = :until{set_total} \
+                 REMOVE #doneParts, #doneBytes, #hash{remove_total}"
             ))
             .condition_expression("#owner = :me AND #state = :copying")
             .expression_attribute_names("#upload", a::UPLOAD_ID)
             .expression_attribute_names("#key", a::OBJECT_KEY)
-            .expression_attribute_names("#parts", a::PARTS)
+            .expression_attribute_names("#doneParts", a::DONE_PARTS)
+            .expression_attribute_names("#doneBytes", a::DONE_BYTES)
+            .expression_attribute_names("#hash", a::HASH_STATE)
             .expression_attribute_names("#lease", a::LEASE_UNTIL)
             .expression_attribute_names("#total", a::TOTAL_BYTES)
             .expression_attribute_names("#owner", a::OWNER)
             .expression_attribute_names("#state", a::STATE)
             .expression_attribute_values(":upload", s(&upload.upload_id))
             .expression_attribute_values(":key", s(&upload.key))
-            .expression_attribute_values(":empty", AttributeValue::M(HashMap::new()))
             .expression_attribute_values(":until", n(lease_until_ms))
             .expression_attribute_values(":me", s(owner))
             .expression_attribute_values(":copying", s(COPYING));
@@ -288,29 +271,37 @@ impl CopyStateStore for DynamoCopyStore {
         owned("UpdateItem(start upload)", req.send().await)
     }
 
-    async fn record_part(
+    async fn record_checkpoint(
         &self,
         job_id: &str,
         owner: &str,
-        part: &PartRecord,
+        checkpoint: &Checkpoint,
         lease_until_ms: i64,
     ) -> Result<(), StateError> {
         let result = self
             .update(job_id)
-            .update_expression("SET #parts.#n = :part, #lease = :until")
+            .update_expression(
+                "SET #doneParts = :parts, #doneBytes = :bytes, #hash = :hash, #lease = :until",
+            )
             .condition_expression("#owner = :me AND #state = :copying")
-            .expression_attribute_names("#parts", a::PARTS)
-            .expression_attribute_names("#n", part.number.to_string())
+            .expression_attribute_names("#doneParts", a::DONE_PARTS)
+            .expression_attribute_names("#doneBytes", a::DONE_BYTES)
+            .expression_attribute_names("#hash", a::HASH_STATE)
             .expression_attribute_names("#lease", a::LEASE_UNTIL)
             .expression_attribute_names("#owner", a::OWNER)
             .expression_attribute_names("#state", a::STATE)
-            .expression_attribute_values(":part", part_item(part))
+            .expression_attribute_values(":parts", n(checkpoint.parts))
+            .expression_attribute_values(":bytes", n(checkpoint.bytes))
+            .expression_attribute_values(
+                ":hash",
+                AttributeValue::B(checkpoint.hash_state.clone().into()),
+            )
             .expression_attribute_values(":until", n(lease_until_ms))
             .expression_attribute_values(":me", s(owner))
             .expression_attribute_values(":copying", s(COPYING))
             .send()
             .await;
-        owned("UpdateItem(record part)", result)
+        owned("UpdateItem(checkpoint)", result)
     }
 
     async fn record_screenshots(
@@ -365,7 +356,7 @@ impl CopyStateStore for DynamoCopyStore {
             .update_expression(
                 "SET #state = :copied, #key = :key, #bytes = :bytes, #sha = :sha, \
                  #objects = :objects, #done = :now \
-                 REMOVE #owner, #lease, #upload, #parts, #reason, #perm",
+                 REMOVE #owner, #lease, #upload, #doneParts, #doneBytes, #hash, #reason, #perm",
             )
             .condition_expression("#owner = :me AND #state = :copying")
             .expression_attribute_names("#state", a::STATE)
@@ -377,7 +368,9 @@ impl CopyStateStore for DynamoCopyStore {
             .expression_attribute_names("#owner", a::OWNER)
             .expression_attribute_names("#lease", a::LEASE_UNTIL)
             .expression_attribute_names("#upload", a::UPLOAD_ID)
-            .expression_attribute_names("#parts", a::PARTS)
+            .expression_attribute_names("#doneParts", a::DONE_PARTS)
+            .expression_attribute_names("#doneBytes", a::DONE_BYTES)
+            .expression_attribute_names("#hash", a::HASH_STATE)
             .expression_attribute_names("#reason", a::REASON)
             .expression_attribute_names("#perm", a::PERMANENT)
             .expression_attribute_values(":copied", s(COPIED))
@@ -405,7 +398,7 @@ impl CopyStateStore for DynamoCopyStore {
             .update(job_id)
             .update_expression(
                 "SET #state = :failed, #reason = :reason, #perm = :perm, #updated = :now \
-                 REMOVE #owner, #lease, #upload, #parts, #total",
+                 REMOVE #owner, #lease, #upload, #doneParts, #doneBytes, #hash, #total",
             )
             .condition_expression("#owner = :me AND #state = :copying")
             .expression_attribute_names("#state", a::STATE)
@@ -415,7 +408,9 @@ impl CopyStateStore for DynamoCopyStore {
             .expression_attribute_names("#owner", a::OWNER)
             .expression_attribute_names("#lease", a::LEASE_UNTIL)
             .expression_attribute_names("#upload", a::UPLOAD_ID)
-            .expression_attribute_names("#parts", a::PARTS)
+            .expression_attribute_names("#doneParts", a::DONE_PARTS)
+            .expression_attribute_names("#doneBytes", a::DONE_BYTES)
+            .expression_attribute_names("#hash", a::HASH_STATE)
             .expression_attribute_names("#total", a::TOTAL_BYTES)
             .expression_attribute_values(":failed", s(FAILED))
             .expression_attribute_values(":reason", s(reason))

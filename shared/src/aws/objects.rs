@@ -11,7 +11,7 @@ use bytes::Bytes;
 
 use crate::copier::layout::ObjectMeta;
 use crate::copier::ports::{MultipartSink, SinkError};
-use crate::copier::state::PartRecord;
+use crate::copier::state::{ListedPart, PartRecord};
 
 /// The tag that holds the whole-object SHA-256 (hex).
 pub const SHA256_TAG: &str = "sha256";
@@ -115,7 +115,7 @@ impl MultipartSink for S3MultipartSink {
                         CompletedPart::builder()
                             .part_number(p.number as i32)
                             .e_tag(&p.etag)
-                            .checksum_sha256(&p.sha256)
+                            .set_checksum_sha256(p.sha256.clone())
                             .build()
                     })
                     .collect(),
@@ -147,6 +147,37 @@ impl MultipartSink for S3MultipartSink {
             // Already gone: nothing left to clean up.
             Err(e) if e.code() == Some("NoSuchUpload") => Ok(()),
             Err(e) => Err(err("AbortMultipartUpload")(e.into_service_error())),
+        }
+    }
+
+    async fn list_parts(&self, key: &str, upload_id: &str) -> Result<Vec<ListedPart>, SinkError> {
+        let mut out = Vec::new();
+        let mut marker: Option<String> = None;
+        loop {
+            let page = self
+                .client
+                .list_parts()
+                .bucket(&self.bucket)
+                .key(key)
+                .upload_id(upload_id)
+                .set_part_number_marker(marker.clone())
+                .send()
+                .await
+                .map_err(|e| err("ListParts")(e.into_service_error()))?;
+            for p in page.parts() {
+                if let (Some(number), Some(etag)) = (p.part_number, p.e_tag.clone()) {
+                    out.push(ListedPart {
+                        number: number.max(0) as u32,
+                        etag,
+                        size: p.size.unwrap_or(0).max(0) as u64,
+                        sha256: p.checksum_sha256.clone(),
+                    });
+                }
+            }
+            match (page.is_truncated, page.next_part_number_marker) {
+                (Some(true), Some(next)) if Some(&next) != marker.as_ref() => marker = Some(next),
+                _ => return Ok(out),
+            }
         }
     }
 

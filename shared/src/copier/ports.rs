@@ -11,7 +11,7 @@ use futures::Stream;
 
 use super::layout::ObjectMeta;
 use super::policy::Refusal;
-use super::state::{Claim, CopyResult, PartRecord, UploadProgress};
+use super::state::{Checkpoint, Claim, CopyResult, ListedPart, PartRecord, UploadProgress};
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -47,12 +47,12 @@ pub trait CopyStateStore: Send + Sync {
         lease_until_ms: i64,
     ) -> impl Future<Output = Result<(), StateError>> + Send;
 
-    /// Records one finished part and renews the lease.
-    fn record_part(
+    /// Records that parts `1..=checkpoint.parts` are uploaded, and renews the lease.
+    fn record_checkpoint(
         &self,
         job_id: &str,
         owner: &str,
-        part: &PartRecord,
+        checkpoint: &Checkpoint,
         lease_until_ms: i64,
     ) -> impl Future<Output = Result<(), StateError>> + Send;
 
@@ -144,6 +144,13 @@ pub trait MultipartSink: Send + Sync {
         key: &str,
         upload_id: &str,
     ) -> impl Future<Output = Result<(), SinkError>> + Send;
+
+    /// Every part of an upload (all pages).
+    fn list_parts(
+        &self,
+        key: &str,
+        upload_id: &str,
+    ) -> impl Future<Output = Result<Vec<ListedPart>, SinkError>> + Send;
 
     /// Stores the whole-object SHA-256 (hex) with the finished object.
     fn tag_sha256(
@@ -237,7 +244,8 @@ impl OriginError {
         match self {
             Self::Refused(_) | Self::TooManyRedirects(_) | Self::BadRedirect => true,
             Self::Status(s) => match *s {
-                408 | 409 | 425 | 429 => false,
+                // 416 on a resume: the file changed size; start over rather than give up.
+                408 | 409 | 416 | 425 | 429 => false,
                 400..=499 => true,
                 500..=599 => false,
                 // 1xx/2xx/3xx we cannot use (e.g. 204, 304): retrying will not change them.

@@ -8,6 +8,7 @@
 //! `ChecksumSHA256`, verified by S3) and into the whole-file SHA-256, whose hasher state is
 //! persisted with every part so a resumed copy still ends with the whole-file digest.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use base64::Engine;
@@ -26,7 +27,9 @@ use super::ports::{
     StateError,
 };
 use super::screenshots;
-use super::state::{Claim, CopyResult, PartRecord, UploadProgress};
+use super::state::{
+    Checkpoint, Claim, CopyResult, PartRecord, UploadProgress, contiguous_after, resumable_prefix,
+};
 use crate::jobs::{CopyJob, FileKind};
 use crate::metrics;
 use crate::respond::now_ms;
@@ -117,7 +120,10 @@ impl From<OriginError> for CopyFailure {
             FailureClass::Retryable
         };
         let reason = e.to_string();
-        Self::new(class, reason).with_source(e)
+        let mut f = Self::new(class, reason);
+        // Range not satisfiable: the stored upload does not match the file any more.
+        f.restart = matches!(e, OriginError::Status(416));
+        f.with_source(e)
     }
 }
 
@@ -496,6 +502,12 @@ impl<S: CopyStateStore, K: MultipartSink, O: Origin> CopyService<S, K, O> {
         persist: Option<Persist<'_>>,
         stop_at: Instant,
     ) -> Result<FileDone, Failed> {
+        let live = |p: &Option<UploadProgress>| {
+            p.as_ref().map(|p| LiveUpload {
+                key: p.key.clone(),
+                upload_id: p.upload_id.clone(),
+            })
+        };
         // An upload for another key (layout changed between deploys) cannot be resumed.
         let mut progress = match progress {
             Some(p) if p.key != key => {
@@ -504,32 +516,50 @@ impl<S: CopyStateStore, K: MultipartSink, O: Origin> CopyService<S, K, O> {
             }
             other => other,
         };
-        let mut kept = progress
-            .as_ref()
-            .map(UploadProgress::contiguous_prefix)
-            .unwrap_or_default();
-        let mut from = kept.last().map_or(0, |p| p.offset + p.len);
-        let live = |p: &Option<UploadProgress>| {
-            p.as_ref().map(|p| LiveUpload {
-                key: p.key.clone(),
-                upload_id: p.upload_id.clone(),
-            })
-        };
+
+        // What an earlier attempt finished: the checkpointed parts, as S3 lists them.
+        let mut kept = Vec::new();
+        let mut from = 0;
+        let mut hasher = Sha256::new();
+        if let Some(p) = progress.clone()
+            && let Some(cp) = p.checkpoint.as_ref().filter(|cp| cp.parts > 0)
+        {
+            let plan = PartPlan::new(self.settings.part_size, p.total);
+            match self.sink.list_parts(&p.key, &p.upload_id).await {
+                Ok(listed) => match (
+                    resumable_prefix(&listed, cp, &plan),
+                    restore_hasher(&cp.hash_state),
+                ) {
+                    (Some(parts), Some(h)) => {
+                        kept = parts;
+                        from = cp.bytes;
+                        hasher = h;
+                    }
+                    _ => {
+                        warn!(job_id = %job.job_id, "stored upload does not match its checkpoint; restarting from byte 0");
+                        self.abort_quietly(job, &p.key, &p.upload_id).await;
+                        progress = None;
+                    }
+                },
+                Err(e) if e.no_such_upload => {
+                    if let Some(done) = self
+                        .already_completed(job, &p, cp)
+                        .await
+                        .map_err(|f| (f, None))?
+                    {
+                        return Ok(done);
+                    }
+                    progress = None;
+                }
+                Err(e) => return Err((e.into(), live(&progress))),
+            }
+        }
 
         // Every byte was uploaded by an earlier attempt that stopped before completing.
         if let Some(p) = &progress
             && from > 0
             && p.total == Some(from)
         {
-            let hasher = kept
-                .last()
-                .and_then(|l| restore_hasher(&l.hash_state))
-                .ok_or_else(|| {
-                    (
-                        CopyFailure::retryable("stored hash state unreadable"),
-                        live(&progress),
-                    )
-                })?;
             return self
                 .finish(job, key, p, kept, from, 0, hasher)
                 .await
@@ -566,6 +596,7 @@ impl<S: CopyStateStore, K: MultipartSink, O: Origin> CopyService<S, K, O> {
                     }
                     kept.clear();
                     from = 0;
+                    hasher = Sha256::new();
                     resp.content_length
                 }
             }
@@ -579,8 +610,12 @@ impl<S: CopyStateStore, K: MultipartSink, O: Origin> CopyService<S, K, O> {
         };
 
         let progress = match progress {
-            Some(p) => p,
-            None => {
+            // Resuming (or an upload that recorded no part yet and whose total still holds).
+            Some(p) if from > 0 || p.total == total => p,
+            stale => {
+                if let Some(p) = stale {
+                    self.abort_quietly(job, &p.key, &p.upload_id).await;
+                }
                 let meta: ObjectMeta =
                     layout::object_meta(job, resp.content_type.as_deref(), &resp.host);
                 let upload_id = self
@@ -592,7 +627,7 @@ impl<S: CopyStateStore, K: MultipartSink, O: Origin> CopyService<S, K, O> {
                     upload_id,
                     key: key.to_owned(),
                     total,
-                    parts: Vec::new(),
+                    checkpoint: None,
                 };
                 if let Some(ps) = persist
                     && let Err(e) = self
@@ -606,22 +641,8 @@ impl<S: CopyStateStore, K: MultipartSink, O: Origin> CopyService<S, K, O> {
             }
         };
         let here = live(&Some(progress.clone()));
-        let hasher = match kept.last() {
-            Some(l) => restore_hasher(&l.hash_state).ok_or_else(|| {
-                (
-                    CopyFailure {
-                        restart: true,
-                        ..CopyFailure::retryable("stored hash state unreadable")
-                    },
-                    here.clone(),
-                )
-            })?,
-            None => Sha256::new(),
-        };
         let (parts, end, hasher) = self
-            .stream_parts(
-                job, &progress, kept, from, total, hasher, resp, persist, stop_at,
-            )
+            .stream_parts(&progress, kept, from, total, hasher, resp, persist, stop_at)
             .await
             .map_err(|f| (f, here.clone()))?;
         let transferred = end - from;
@@ -630,10 +651,68 @@ impl<S: CopyStateStore, K: MultipartSink, O: Origin> CopyService<S, K, O> {
             .map_err(|f| (f, here))
     }
 
+    /// The stored upload is gone: an earlier attempt may have completed it and crashed before
+    /// recording that. It counts as copied only if the object has every checkpointed byte.
+    async fn already_completed(
+        &self,
+        job: &CopyJob,
+        p: &UploadProgress,
+        cp: &Checkpoint,
+    ) -> Result<Option<FileDone>, CopyFailure> {
+        if p.total != Some(cp.bytes) {
+            return Ok(None);
+        }
+        let Some(hasher) = restore_hasher(&cp.hash_state) else {
+            return Ok(None);
+        };
+        let sha256 = hex::encode(hasher.finalize());
+        match self.sink.existing(&p.key).await? {
+            Some((size, tag)) if size == cp.bytes && tag.as_deref().is_none_or(|t| t == sha256) => {
+                info!(job_id = %job.job_id, "upload was already completed by an earlier attempt");
+                if tag.is_none() {
+                    self.sink.tag_sha256(&p.key, &sha256).await?;
+                }
+                Ok(Some(FileDone {
+                    bytes: size,
+                    transferred: 0,
+                    sha256,
+                }))
+            }
+            _ => Ok(None),
+        }
+    }
+
     async fn abort_quietly(&self, job: &CopyJob, key: &str, upload_id: &str) {
         if let Err(e) = self.sink.abort(key, upload_id).await {
             warn!(job_id = %job.job_id, error = %super::error_chain(&e), "abort of a stale multipart upload failed");
         }
+    }
+
+    /// Moves the checkpoint over newly contiguous parts (one small write, renewing the lease).
+    async fn advance(
+        &self,
+        parts: &BTreeMap<u32, PartRecord>,
+        committed: &mut u32,
+        persist: Option<Persist<'_>>,
+    ) -> Result<(), CopyFailure> {
+        let next = contiguous_after(*committed, parts);
+        if next == *committed {
+            return Ok(());
+        }
+        *committed = next;
+        if let Some(ps) = persist
+            && let Some(last) = parts.get(&next)
+        {
+            let cp = Checkpoint {
+                parts: next,
+                bytes: last.offset + last.len,
+                hash_state: last.hash_state.clone(),
+            };
+            self.store
+                .record_checkpoint(ps.job_id, ps.owner, &cp, self.lease_until())
+                .await?;
+        }
+        Ok(())
     }
 
     /// Reads the body into parts and uploads them, at most `max_parts_in_flight` at a time.
@@ -641,7 +720,6 @@ impl<S: CopyStateStore, K: MultipartSink, O: Origin> CopyService<S, K, O> {
     #[allow(clippy::too_many_arguments)]
     async fn stream_parts(
         &self,
-        job: &CopyJob,
         upload: &UploadProgress,
         kept: Vec<PartRecord>,
         from: u64,
@@ -652,8 +730,10 @@ impl<S: CopyStateStore, K: MultipartSink, O: Origin> CopyService<S, K, O> {
         stop_at: Instant,
     ) -> Result<(Vec<PartRecord>, u64, Sha256), CopyFailure> {
         let plan = PartPlan::new(self.settings.part_size, total);
-        let mut parts = kept;
-        let mut number = parts.len() as u32 + 1;
+        let mut committed = kept.len() as u32;
+        let mut parts: BTreeMap<u32, PartRecord> =
+            kept.into_iter().map(|p| (p.number, p)).collect();
+        let mut number = committed + 1;
         let mut offset = from;
         let mut part_hasher = Sha256::new();
         let mut buf = BytesMut::with_capacity(plan.size_of(number) as usize);
@@ -669,26 +749,27 @@ impl<S: CopyStateStore, K: MultipartSink, O: Origin> CopyService<S, K, O> {
                     .sink
                     .upload_part(&upload.key, &upload.upload_id, number, bytes, &part_sha)
                     .await?;
-                let record = PartRecord {
+                Ok::<_, CopyFailure>(PartRecord {
                     number,
                     etag,
-                    sha256: part_sha,
+                    sha256: Some(part_sha),
                     offset,
                     len,
                     hash_state: state,
-                };
-                if let Some(ps) = persist {
-                    self.store
-                        .record_part(ps.job_id, ps.owner, &record, self.lease_until())
-                        .await?;
-                }
-                Ok::<_, CopyFailure>(record)
+                })
             };
 
         loop {
             if inflight.len() >= max_in_flight {
                 match inflight.next().await {
-                    Some(Ok(rec)) => parts.push(rec),
+                    Some(Ok(rec)) => {
+                        let rec: PartRecord = rec;
+                        parts.insert(rec.number, rec);
+                        if let Err(f) = self.advance(&parts, &mut committed, persist).await {
+                            outcome = Err(f);
+                            break;
+                        }
+                    }
                     Some(Err(f)) => {
                         outcome = Err(f);
                         break;
@@ -700,7 +781,13 @@ impl<S: CopyStateStore, K: MultipartSink, O: Origin> CopyService<S, K, O> {
             tokio::select! {
                 biased;
                 Some(done) = inflight.next(), if !inflight.is_empty() => match done {
-                    Ok(rec) => parts.push(rec),
+                    Ok(rec) => {
+                        parts.insert(rec.number, rec);
+                        if let Err(f) = self.advance(&parts, &mut committed, persist).await {
+                            outcome = Err(f);
+                            break;
+                        }
+                    }
                     Err(f) => { outcome = Err(f); break; }
                 },
                 next = timeout_at(stop_at, body.next()) => match next {
@@ -733,16 +820,24 @@ impl<S: CopyStateStore, K: MultipartSink, O: Origin> CopyService<S, K, O> {
             }
         }
         drop(body);
-        // Let finished uploads record themselves even when stopping: that is what a resume keeps.
+        // Let started uploads finish even when stopping, and checkpoint what finished (also
+        // before a stop or a retryable failure): that is what a resume keeps.
         while let Some(done) = inflight.next().await {
             match done {
-                Ok(rec) => parts.push(rec),
+                Ok(rec) => {
+                    parts.insert(rec.number, rec);
+                }
                 Err(f) => {
                     if outcome.is_ok() {
                         outcome = Err(f);
                     }
                 }
             }
+        }
+        if let Err(f) = self.advance(&parts, &mut committed, persist).await
+            && outcome.is_ok()
+        {
+            outcome = Err(f);
         }
         outcome?;
         let received = offset + buf.len() as u64;
@@ -759,13 +854,13 @@ impl<S: CopyStateStore, K: MultipartSink, O: Origin> CopyService<S, K, O> {
             let part_sha = b64(&part_hasher.finalize_reset());
             let bytes = buf.freeze();
             let len = bytes.len() as u64;
-            parts.push(
-                upload_one(number, offset, bytes, part_sha, hasher.serialize().to_vec()).await?,
-            );
+            let rec =
+                upload_one(number, offset, bytes, part_sha, hasher.serialize().to_vec()).await?;
+            parts.insert(rec.number, rec);
+            self.advance(&parts, &mut committed, persist).await?;
             offset += len;
         }
-        let _ = job;
-        Ok((parts, offset, hasher))
+        Ok((parts.into_values().collect(), offset, hasher))
     }
 
     /// Completes the upload and stores the whole-file digest with the object.

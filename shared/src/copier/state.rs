@@ -14,48 +14,87 @@
 //! Every write after the claim is conditional on `owner = me AND state = copying`, so a copier
 //! whose lease was taken over can no longer change the record.
 
-/// One uploaded part, persisted as soon as S3 accepted it.
+use super::parts::PartPlan;
+
+/// One uploaded part. Parts are not stored in the copy state (a 6-hour recording has
+/// thousands, and a DynamoDB item holds 400 KB): a resume lists them from the object store.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PartRecord {
     pub number: u32,
     pub etag: String,
-    /// Base64 SHA-256 of the part, as sent in `ChecksumSHA256`.
-    pub sha256: String,
+    /// Base64 SHA-256 of the part as sent in `ChecksumSHA256` (`None` when a listing of the
+    /// store did not return it).
+    pub sha256: Option<String>,
     /// Byte offset of the part in the file.
     pub offset: u64,
     pub len: u64,
-    /// The whole-file SHA-256 state after this part (serialized hasher), so a resumed copy
-    /// continues the full-object checksum without reading the finished bytes again.
+    /// The whole-file SHA-256 state after this part (serialized hasher); empty for listed parts.
     pub hash_state: Vec<u8>,
 }
 
-/// A multipart upload in progress.
+/// A part as the object store lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedPart {
+    pub number: u32,
+    pub etag: String,
+    pub size: u64,
+    pub sha256: Option<String>,
+}
+
+/// How far a copy got: parts `1..=parts` (bytes `0..bytes`) are uploaded, and the whole-file
+/// hasher state after them, so a resume continues the digest without re-reading those bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Checkpoint {
+    pub parts: u32,
+    pub bytes: u64,
+    pub hash_state: Vec<u8>,
+}
+
+/// A multipart upload in progress, as persisted: constant size whatever the file size.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct UploadProgress {
     pub upload_id: String,
     pub key: String,
     /// Total length as the origin announced it, when known.
     pub total: Option<u64>,
-    pub parts: Vec<PartRecord>,
+    pub checkpoint: Option<Checkpoint>,
 }
 
-impl UploadProgress {
-    /// The parts 1..=n that are all present and contiguous in bytes: what a resume keeps.
-    /// Parts after a gap are uploaded again (same number, same bytes: S3 keeps the last).
-    pub fn contiguous_prefix(&self) -> Vec<PartRecord> {
-        let mut parts = self.parts.clone();
-        parts.sort_by_key(|p| p.number);
-        let mut out: Vec<PartRecord> = Vec::new();
-        for p in parts {
-            let expected_offset = out.last().map_or(0, |l| l.offset + l.len);
-            if p.number as usize == out.len() + 1 && p.offset == expected_offset {
-                out.push(p);
-            } else {
-                break;
-            }
+/// The parts a resume keeps: `1..=checkpoint.parts` as listed, each of its planned size and
+/// contiguous, summing to `checkpoint.bytes`. `None` when the listing does not match (the
+/// copy then restarts from byte 0 with a new upload).
+pub fn resumable_prefix(
+    listed: &[ListedPart],
+    checkpoint: &Checkpoint,
+    plan: &PartPlan,
+) -> Option<Vec<PartRecord>> {
+    let mut out = Vec::with_capacity(checkpoint.parts as usize);
+    let mut offset = 0;
+    for number in 1..=checkpoint.parts {
+        let p = listed.iter().find(|p| p.number == number)?;
+        if p.size != plan.size_of(number) {
+            return None;
         }
-        out
+        out.push(PartRecord {
+            number,
+            etag: p.etag.clone(),
+            sha256: p.sha256.clone(),
+            offset,
+            len: p.size,
+            hash_state: Vec::new(),
+        });
+        offset += p.size;
     }
+    (offset == checkpoint.bytes).then_some(out)
+}
+
+/// The highest `n >= committed` such that parts `1..=n` are all done.
+pub fn contiguous_after(committed: u32, done: &std::collections::BTreeMap<u32, PartRecord>) -> u32 {
+    let mut n = committed;
+    while done.contains_key(&(n + 1)) {
+        n += 1;
+    }
+    n
 }
 
 /// The lifecycle state of a job.
@@ -157,14 +196,12 @@ pub struct CopyResult {
 mod tests {
     use super::*;
 
-    fn part(number: u32, offset: u64, len: u64) -> PartRecord {
-        PartRecord {
+    fn listed(number: u32, size: u64) -> ListedPart {
+        ListedPart {
             number,
             etag: format!("e{number}"),
-            sha256: String::new(),
-            offset,
-            len,
-            hash_state: Vec::new(),
+            size,
+            sha256: None,
         }
     }
 
@@ -211,20 +248,45 @@ mod tests {
     }
 
     #[test]
-    fn resume_keeps_only_the_contiguous_prefix() {
-        let progress = UploadProgress {
-            parts: vec![part(2, 10, 10), part(1, 0, 10), part(4, 30, 10)],
-            ..UploadProgress::default()
+    fn resume_keeps_the_checkpointed_parts_when_the_listing_matches() {
+        let plan = PartPlan::Fixed(10);
+        let cp = Checkpoint {
+            parts: 2,
+            bytes: 20,
+            hash_state: vec![1],
         };
-        let prefix = progress.contiguous_prefix();
+        let parts = vec![listed(3, 10), listed(1, 10), listed(2, 10)];
+        let kept = resumable_prefix(&parts, &cp, &plan).expect("matches");
         assert_eq!(
-            prefix.iter().map(|p| p.number).collect::<Vec<_>>(),
-            vec![1, 2]
+            kept.iter()
+                .map(|p| (p.number, p.offset))
+                .collect::<Vec<_>>(),
+            vec![(1, 0), (2, 10)]
         );
-        let gap_in_bytes = UploadProgress {
-            parts: vec![part(1, 0, 10), part(2, 11, 10)],
-            ..UploadProgress::default()
+        // A missing part, a part of the wrong size, or a byte count that disagrees: restart.
+        assert!(resumable_prefix(&[listed(1, 10)], &cp, &plan).is_none());
+        assert!(resumable_prefix(&[listed(1, 10), listed(2, 9)], &cp, &plan).is_none());
+        let wrong = Checkpoint { bytes: 21, ..cp };
+        assert!(resumable_prefix(&parts, &wrong, &plan).is_none());
+    }
+
+    #[test]
+    fn the_checkpoint_advances_only_over_contiguous_parts() {
+        let rec = |number| PartRecord {
+            number,
+            etag: String::new(),
+            sha256: None,
+            offset: 0,
+            len: 0,
+            hash_state: Vec::new(),
         };
-        assert_eq!(gap_in_bytes.contiguous_prefix().len(), 1);
+        let mut done = std::collections::BTreeMap::new();
+        done.insert(2, rec(2));
+        assert_eq!(contiguous_after(0, &done), 0);
+        done.insert(1, rec(1));
+        done.insert(4, rec(4));
+        assert_eq!(contiguous_after(0, &done), 2);
+        done.insert(3, rec(3));
+        assert_eq!(contiguous_after(2, &done), 4);
     }
 }
