@@ -3,8 +3,13 @@
 //! ```text
 //! cargo bench -p integration-tests --bench copier_throughput            # 256 MiB and 1 GiB
 //! cargo bench -p integration-tests --bench copier_throughput -- 64      # sizes in MiB
-//! TEST_AWS_ENDPOINT_URL=http://127.0.0.1:9000 cargo bench ...            # another local S3
+//! BENCH_S3_ENDPOINT_URL=http://127.0.0.1:8014 cargo bench ...            # S3 elsewhere
 //! ```
+//!
+//! DynamoDB (the copy state) always runs on moto; `BENCH_S3_ENDPOINT_URL` moves only S3, e.g.
+//! to `s3s-fs` (`cargo install s3s-fs@0.14.1 --features binary --root /tmp/s3s-fs`, then
+//! `/tmp/s3s-fs/bin/s3s-fs --host 127.0.0.1 --port 8014 --access-key test --secret-key test
+//! /tmp/s3s-data`), a file-system backed S3 that is much faster than moto's.
 //!
 //! For each size: generate a file in `/tmp/copier-bench/` (never in the repository), serve it
 //! from the local test origin, copy it into the emulator's S3 with the copier's own code
@@ -90,11 +95,25 @@ struct Figures {
 
 async fn orchestrate(sizes: &[u64]) {
     let emu = emulator();
-    let bucket = emu.bucket().await;
+    let s3_endpoint =
+        std::env::var("BENCH_S3_ENDPOINT_URL").unwrap_or_else(|_| emu.endpoint.clone());
+    let s3 = integration_tests::moto_fix::s3(&meeting_hooks::aws::emulator_config(
+        &s3_endpoint,
+        integration_tests::REGION,
+    ));
+    let bucket = unique("bench");
+    s3.create_bucket()
+        .bucket(&bucket)
+        .send()
+        .await
+        .expect("create bucket");
     let table = emu.table(&COPIES).await;
     let origin = TestOrigin::start().await;
     let exe = std::env::current_exe().expect("own path");
-    println!("endpoint {}  bucket {bucket}", emu.endpoint);
+    println!(
+        "S3 {s3_endpoint}  DynamoDB {}  bucket {bucket}",
+        emu.endpoint
+    );
     println!(
         "{:>8} | {:>22} | {:>22} | {:>7}",
         "size", "copier MB/s (peak RSS)", "curl | aws s3 cp MB/s", "ratio"
@@ -105,7 +124,14 @@ async fn orchestrate(sizes: &[u64]) {
 
         // Copier, in its own process.
         let out = Command::new(&exe)
-            .args(["--child", &url, &emu.endpoint, &bucket, &table])
+            .args([
+                "--child",
+                &url,
+                &emu.endpoint,
+                &s3_endpoint,
+                &bucket,
+                &table,
+            ])
             .stderr(Stdio::inherit())
             .output()
             .expect("run copier child");
@@ -119,8 +145,7 @@ async fn orchestrate(sizes: &[u64]) {
         };
         let key = v["key"].as_str().expect("key").to_owned();
         // Verify what landed in S3.
-        let head = emu
-            .s3()
+        let head = s3
             .head_object()
             .bucket(&bucket)
             .key(&key)
@@ -141,7 +166,7 @@ async fn orchestrate(sizes: &[u64]) {
             .arg(format!(
                 "set -o pipefail; curl -sS --fail '{url}' | aws s3 cp - 's3://{bucket}/baseline/{mib}' \
                  --endpoint-url '{}' --expected-size {} --only-show-errors",
-                emu.endpoint,
+                s3_endpoint,
                 mib * MIB
             ))
             .env("AWS_ACCESS_KEY_ID", "test")
@@ -168,8 +193,8 @@ async fn orchestrate(sizes: &[u64]) {
 
 /// One copy with the copier's code; prints `{"secs":…,"vmhwm_kib":…,"key":…,"sha256":…}`.
 fn child(args: &[String]) {
-    let [url, endpoint, bucket, table] = args else {
-        panic!("--child <url> <endpoint> <bucket> <table>");
+    let [url, ddb_endpoint, s3_endpoint, bucket, table] = args else {
+        panic!("--child <url> <dynamodb endpoint> <s3 endpoint> <bucket> <table>");
     };
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let (secs, key, sha) = rt.block_on(async {
@@ -179,10 +204,11 @@ fn child(args: &[String]) {
         env.insert("ALLOW_INSECURE_LOCAL_ORIGIN".into(), "true".into());
         env.remove("AWS_LAMBDA_FUNCTION_NAME");
         let config = CopierConfig::from_env(&env).expect("config");
-        let sdk = meeting_hooks::aws::emulator_config(endpoint, integration_tests::REGION);
+        let ddb = meeting_hooks::aws::emulator_config(ddb_endpoint, integration_tests::REGION);
+        let s3 = meeting_hooks::aws::emulator_config(s3_endpoint, integration_tests::REGION);
         let service = CopyService::new(
-            DynamoCopyStore::new(meeting_hooks::aws::dynamodb(&sdk), table),
-            S3MultipartSink::new(integration_tests::moto_fix::s3(&sdk), bucket),
+            DynamoCopyStore::new(meeting_hooks::aws::dynamodb(&ddb), table),
+            S3MultipartSink::new(integration_tests::moto_fix::s3(&s3), bucket),
             config.origin().expect("http client"),
             config.settings(),
         );

@@ -215,6 +215,20 @@ fn b64(bytes: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
+/// Buffers a copy needs at most: the parts in flight plus the one filling.
+fn max_parts_buffers(settings: &CopySettings) -> usize {
+    settings.max_parts_in_flight.max(1) + 1
+}
+
+/// Takes a part's buffer back once nobody else holds it (the SDK drops its clones when the
+/// request is done); otherwise it is simply freed.
+fn recycle(pool: &mut Vec<BytesMut>, spare: Bytes) {
+    if let Ok(mut b) = spare.try_into_mut() {
+        b.clear();
+        pool.push(b);
+    }
+}
+
 fn restore_hasher(state: &[u8]) -> Option<Sha256> {
     let array = state.try_into().ok()?;
     Sha256::deserialize(&array).ok()
@@ -737,6 +751,9 @@ impl<S: CopyStateStore, K: MultipartSink, O: Origin> CopyService<S, K, O> {
         let mut offset = from;
         let mut part_hasher = Sha256::new();
         let mut buf = BytesMut::with_capacity(plan.size_of(number) as usize);
+        // Part buffers come back here once S3 has the part, so the same few allocations carry
+        // the whole file (no allocator churn inflating the resident set).
+        let mut pool: Vec<BytesMut> = Vec::with_capacity(max_parts_buffers(&self.settings));
         let mut body = resp.body;
         let mut inflight = FuturesUnordered::new();
         let max_in_flight = self.settings.max_parts_in_flight.max(1);
@@ -745,25 +762,28 @@ impl<S: CopyStateStore, K: MultipartSink, O: Origin> CopyService<S, K, O> {
         let upload_one =
             |number: u32, offset: u64, bytes: Bytes, part_sha: String, state: Vec<u8>| async move {
                 let len = bytes.len() as u64;
+                let spare = bytes.clone();
                 let etag = self
                     .sink
                     .upload_part(&upload.key, &upload.upload_id, number, bytes, &part_sha)
                     .await?;
-                Ok::<_, CopyFailure>(PartRecord {
+                let rec = PartRecord {
                     number,
                     etag,
                     sha256: Some(part_sha),
                     offset,
                     len,
                     hash_state: state,
-                })
+                };
+                Ok::<_, CopyFailure>((rec, spare))
             };
 
         loop {
             if inflight.len() >= max_in_flight {
                 match inflight.next().await {
-                    Some(Ok(rec)) => {
+                    Some(Ok((rec, spare))) => {
                         let rec: PartRecord = rec;
+                        recycle(&mut pool, spare);
                         parts.insert(rec.number, rec);
                         if let Err(f) = self.advance(&parts, &mut committed, persist).await {
                             outcome = Err(f);
@@ -781,7 +801,8 @@ impl<S: CopyStateStore, K: MultipartSink, O: Origin> CopyService<S, K, O> {
             tokio::select! {
                 biased;
                 Some(done) = inflight.next(), if !inflight.is_empty() => match done {
-                    Ok(rec) => {
+                    Ok((rec, spare)) => {
+                        recycle(&mut pool, spare);
                         parts.insert(rec.number, rec);
                         if let Err(f) = self.advance(&parts, &mut committed, persist).await {
                             outcome = Err(f);
@@ -807,7 +828,8 @@ impl<S: CopyStateStore, K: MultipartSink, O: Origin> CopyService<S, K, O> {
                             buf.extend_from_slice(&take);
                             if buf.len() == size {
                                 let next_size = plan.size_of(number + 1) as usize;
-                                let bytes = std::mem::replace(&mut buf, BytesMut::with_capacity(next_size)).freeze();
+                                let fresh = pool.pop().filter(|b| b.capacity() >= next_size).unwrap_or_else(|| BytesMut::with_capacity(next_size));
+                                let bytes = std::mem::replace(&mut buf, fresh).freeze();
                                 let part_sha = b64(&part_hasher.finalize_reset());
                                 let len = bytes.len() as u64;
                                 inflight.push(upload_one(number, offset, bytes, part_sha, hasher.serialize().to_vec()));
@@ -824,7 +846,7 @@ impl<S: CopyStateStore, K: MultipartSink, O: Origin> CopyService<S, K, O> {
         // before a stop or a retryable failure): that is what a resume keeps.
         while let Some(done) = inflight.next().await {
             match done {
-                Ok(rec) => {
+                Ok((rec, _)) => {
                     parts.insert(rec.number, rec);
                 }
                 Err(f) => {
@@ -854,7 +876,7 @@ impl<S: CopyStateStore, K: MultipartSink, O: Origin> CopyService<S, K, O> {
             let part_sha = b64(&part_hasher.finalize_reset());
             let bytes = buf.freeze();
             let len = bytes.len() as u64;
-            let rec =
+            let (rec, _) =
                 upload_one(number, offset, bytes, part_sha, hasher.serialize().to_vec()).await?;
             parts.insert(rec.number, rec);
             self.advance(&parts, &mut committed, persist).await?;
