@@ -91,6 +91,10 @@ impl MultipartSink for S3MultipartSink {
             .checksum_algorithm(ChecksumAlgorithm::Sha256)
             .checksum_sha256(sha256_b64)
             .body(ByteStream::from(body))
+            // S3 verifies the part against ChecksumSHA256 already; signing the payload too
+            // would hash every byte a third time (UNSIGNED-PAYLOAD is accepted over HTTPS).
+            .customize()
+            .disable_payload_signing()
             .send()
             .await
             .map_err(|e| err("UploadPart")(e.into_service_error()))?;
