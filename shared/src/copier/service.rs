@@ -6,7 +6,7 @@
 //! else holds file bytes, so peak memory is `part size × (in flight + 1)` whatever the file
 //! size. Each byte is hashed twice while streaming: into the part's SHA-256 (sent as
 //! `ChecksumSHA256`, verified by S3) and into the whole-file SHA-256, whose hasher state is
-//! persisted with every part so a resumed copy still ends with the whole-file digest.
+//! checkpointed with the contiguous parts, so a resumed copy still ends with the whole-file digest.
 
 use std::collections::BTreeMap;
 use std::time::Duration;

@@ -5,7 +5,7 @@
 //! ```text
 //!            claim (absent | pending | copying with lease run out | failed, not permanent)
 //!  pending ───────────────────────────────────────────────▶ copying(owner, leaseUntil)
-//!     ▲   release (deadline near, retryable error)            │  parts recorded (lease renewed)
+//!     ▲   release (deadline near, retryable error)            │  checkpoint (lease renewed)
 //!     └───────────────────────────────────────────────────────┤
 //!                                                             ├──▶ copied   (terminal)
 //!                                                             └──▶ failed   (permanent: terminal;
