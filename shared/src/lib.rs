@@ -6,6 +6,7 @@
 
 pub mod aws;
 pub mod config;
+pub mod copier;
 pub mod ingest;
 pub mod jaas;
 pub mod jobs;

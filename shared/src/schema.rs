@@ -112,13 +112,43 @@ pub const SETTINGS: TableSpec = TableSpec {
     ttl_attribute: None,
 };
 
+/// Attribute names of the copies table (one item per copy job; see `copier::state`).
+pub mod copy_attr {
+    pub const JOB_ID: &str = "jobId";
+    /// `pending` | `copying` | `copied` | `failed`.
+    pub const STATE: &str = "state";
+    pub const OWNER: &str = "owner";
+    /// Lease end, Unix ms (state `copying`).
+    pub const LEASE_UNTIL: &str = "leaseUntil";
+    pub const ATTEMPTS: &str = "attempts";
+    pub const UPLOAD_ID: &str = "uploadId";
+    pub const OBJECT_KEY: &str = "objectKey";
+    pub const TOTAL_BYTES: &str = "totalBytes";
+    /// Checkpoint: parts `1..=doneParts` (bytes `0..doneBytes`) are uploaded; `hashState`
+    /// (B) is the whole-file SHA-256 state after them. Constant size: parts are listed from S3.
+    pub const DONE_PARTS: &str = "doneParts";
+    pub const DONE_BYTES: &str = "doneBytes";
+    pub const HASH_STATE: &str = "hashState";
+    pub const SCREENSHOTS_DONE: &str = "screenshotsDone";
+    pub const REASON: &str = "reason";
+    /// BOOL: a failure that is never retried.
+    pub const PERMANENT: &str = "permanent";
+    pub const BYTES: &str = "bytes";
+    pub const SHA256: &str = "sha256";
+    pub const OBJECTS: &str = "objects";
+    pub const CREATED_AT: &str = "createdAt";
+    pub const UPDATED_AT: &str = "updatedAt";
+    pub const COMPLETED_AT: &str = "completedAt";
+    pub const EXPIRES_AT: &str = "expiresAt";
+}
+
 /// Copy state per job (`jobId`), driven by the recording copier.
 pub const COPIES: TableSpec = TableSpec {
     logical_id: "CopiesTable",
-    hash_key: "jobId",
+    hash_key: copy_attr::JOB_ID,
     range_key: None,
     indexes: &[],
-    ttl_attribute: Some("expiresAt"),
+    ttl_attribute: Some(copy_attr::EXPIRES_AT),
 };
 
 pub const ALL_TABLES: [&TableSpec; 3] = [&EVENTS, &SETTINGS, &COPIES];

@@ -406,6 +406,16 @@ fn job_queue_and_event_source_fit_the_copier() {
         lease > timeout,
         "COPY_LEASE_SECONDS {lease} <= timeout {timeout}"
     );
+    // The copier knows which delivery is the last one before the DLQ.
+    assert_eq!(
+        env_of(copier)["COPY_MAX_ATTEMPTS"].as_str(),
+        Some(
+            meeting_hooks::schema::JOBS_QUEUE
+                .max_receive_count
+                .to_string()
+                .as_str()
+        )
+    );
 }
 
 #[test]
@@ -452,6 +462,7 @@ fn routes_and_environment_follow_the_functions_contract() {
                 "COPY_LEASE_SECONDS",
                 "COPY_DEADLINE_MARGIN_SECONDS",
                 "COPY_MAX_REDIRECTS",
+                "COPY_MAX_ATTEMPTS",
             ],
         ),
     ];

@@ -17,7 +17,12 @@ use anyhow::Context as _;
 use lambda_http::Request;
 use meeting_hooks::aws::settings::DynamoSettingsStore;
 use meeting_hooks::aws::{blobs::S3BlobStore, events::DynamoEventStore, queue::SqsJobQueue};
+use meeting_hooks::aws::{copies::DynamoCopyStore, objects::S3MultipartSink};
+use meeting_hooks::copier::CopierConfig;
+use meeting_hooks::copier::service::CopyService;
+use meeting_hooks::copier::sqs::{Invocation, handle_batch};
 use meeting_hooks::ingest::{IngestConfig, IngestService};
+use meeting_hooks::schema;
 use meeting_hooks::settings::{SettingsConfig, SettingsService};
 use tokio::net::TcpListener;
 
@@ -87,6 +92,7 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
     )
     .await?;
 
+    let max_attempts = schema::JOBS_QUEUE.max_receive_count.to_string();
     // The same variables the Lambdas read (template.yaml), with local values; the webhook
     // secret and Authorization token come from the stack's secret, as in production.
     let plain: HashMap<String, String> = [
@@ -100,6 +106,7 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
         ("RECORDINGS_BUCKET", names.bucket.as_str()),
         // Development only: lets the copier fetch the demo's files from http://127.0.0.1.
         ("ALLOW_INSECURE_LOCAL_ORIGIN", "true"),
+        ("COPY_MAX_ATTEMPTS", &max_attempts),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v.to_owned()))
@@ -147,6 +154,41 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
     let api_base_url = format!("http://{}", listener.local_addr()?);
     let server = tokio::spawn(api::serve(listener, router));
 
+    // The copier, fed the way the SQS event source mapping feeds the Lambda.
+    let copier_config = CopierConfig::from_env(&env)?;
+    let copier = Arc::new(CopyService::new(
+        DynamoCopyStore::new(
+            meeting_hooks::aws::dynamodb(&sdk),
+            &copier_config.copies_table,
+        ),
+        S3MultipartSink::new(
+            meeting_hooks::aws::s3(&sdk),
+            &copier_config.recordings_bucket,
+        ),
+        copier_config.origin()?,
+        copier_config.settings(),
+    ));
+    let margin = copier_config.deadline_margin;
+    let invocations = std::sync::atomic::AtomicU64::new(0);
+    let poller = tokio::spawn(poller::run(
+        meeting_hooks::aws::sqs(&sdk),
+        created.queue_url.clone(),
+        schema::COPIER_BATCH_SIZE,
+        move |event| {
+            let copier = Arc::clone(&copier);
+            let n = invocations.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            async move {
+                // Each batch gets the Lambda's time budget, as one invocation would.
+                let budget = std::time::Duration::from_secs(u64::from(schema::COPIER_TIMEOUT_SECS));
+                let invocation = Invocation {
+                    request_id: format!("local-{n}"),
+                    stop_at: tokio::time::Instant::now() + budget.saturating_sub(margin),
+                };
+                handle_batch(&*copier, event, &invocation).await
+            }
+        },
+    ));
+
     let info = StackInfo {
         api_base_url,
         routes: Routes {
@@ -172,6 +214,7 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
     shutdown_signal().await?;
     eprintln!("\nstopping…");
     server.abort();
+    poller.abort();
     let _ = std::fs::remove_file(&args.stack_file);
     Ok(())
 }

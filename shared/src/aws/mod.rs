@@ -4,7 +4,10 @@
 //! redirects every client; S3 then also needs path-style addressing.
 
 pub mod blobs;
+pub mod copies;
+pub mod emulator_compat;
 pub mod events;
+pub mod objects;
 pub mod queue;
 pub mod secrets;
 pub mod settings;
@@ -42,11 +45,16 @@ pub fn secretsmanager(config: &SdkConfig) -> aws_sdk_secretsmanager::Client {
     aws_sdk_secretsmanager::Client::new(config)
 }
 
-/// S3 client; path-style addressing whenever an endpoint override is set (emulators do not
-/// serve virtual-host buckets on loopback).
+/// S3 client. With an endpoint override (an emulator): path-style addressing, since emulators
+/// do not serve virtual-host buckets on loopback, and [`emulator_compat`]'s fix for moto's
+/// multipart answers. Against real S3 neither applies.
 pub fn s3(config: &SdkConfig) -> aws_sdk_s3::Client {
-    let builder =
-        aws_sdk_s3::config::Builder::from(config).force_path_style(config.endpoint_url().is_some());
+    let mut builder = aws_sdk_s3::config::Builder::from(config);
+    if config.endpoint_url().is_some() {
+        builder = builder
+            .force_path_style(true)
+            .interceptor(emulator_compat::CompleteMultipartRootFix);
+    }
     aws_sdk_s3::Client::from_conf(builder.build())
 }
 

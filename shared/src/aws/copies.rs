@@ -1,0 +1,462 @@
+//! [`CopyStateStore`] on DynamoDB: the copies table (schema in [`crate::schema::COPIES`],
+//! attributes in [`crate::schema::copy_attr`]). Every transition is one conditional
+//! `UpdateItem` mirroring [`crate::copier::state::claim_decision`]; every write after the
+//! claim is conditional on `owner = me AND state = copying`.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
+
+use crate::copier::ports::{CopyStateStore, StateError};
+use crate::copier::state::{
+    Checkpoint, Claim, ClaimDecision, CopyResult, CopyStatus, UploadProgress, claim_decision,
+};
+use crate::schema::copy_attr as a;
+
+const PENDING: &str = "pending";
+const COPYING: &str = "copying";
+const COPIED: &str = "copied";
+const FAILED: &str = "failed";
+
+type Item = HashMap<String, AttributeValue>;
+
+/// The copies table.
+#[derive(Debug, Clone)]
+pub struct DynamoCopyStore {
+    client: aws_sdk_dynamodb::Client,
+    table: String,
+}
+
+impl DynamoCopyStore {
+    pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+        }
+    }
+
+    fn update(&self, job_id: &str) -> UpdateItemFluentBuilder {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key(a::JOB_ID, s(job_id))
+    }
+
+    /// Reads a job's state (for tests and the operator CLI).
+    pub async fn get(&self, job_id: &str) -> Result<Option<Item>, StateError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(a::JOB_ID, s(job_id))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(other("GetItem"))?;
+        Ok(out.item)
+    }
+}
+
+fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+fn n(v: impl ToString) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+fn other<E>(operation: &'static str) -> impl FnOnce(E) -> StateError
+where
+    E: std::error::Error + Send + Sync + 'static,
+{
+    move |e| StateError {
+        operation,
+        lease_lost: false,
+        source: Some(super::boxed(e)),
+    }
+}
+
+/// Maps a failed owner-conditional write: a condition failure means the lease is gone.
+fn owned<T, R>(
+    operation: &'static str,
+    result: Result<T, aws_sdk_dynamodb::error::SdkError<UpdateItemError, R>>,
+) -> Result<(), StateError>
+where
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    match result {
+        Ok(_) => Ok(()),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(UpdateItemError::is_conditional_check_failed_exception) =>
+        {
+            Err(StateError {
+                operation,
+                lease_lost: true,
+                source: None,
+            })
+        }
+        Err(e) => Err(other(operation)(e)),
+    }
+}
+
+fn str_of<'i>(item: &'i Item, name: &str) -> Option<&'i str> {
+    item.get(name)
+        .and_then(|v| v.as_s().ok())
+        .map(String::as_str)
+}
+
+fn num_of(item: &Item, name: &str) -> Option<i64> {
+    item.get(name)
+        .and_then(|v| v.as_n().ok())
+        .and_then(|v| v.parse().ok())
+}
+
+/// The state of a stored item.
+pub fn status_of(item: &Item) -> Option<CopyStatus> {
+    Some(match str_of(item, a::STATE)? {
+        PENDING => CopyStatus::Pending,
+        COPYING => CopyStatus::Copying {
+            owner: str_of(item, a::OWNER).unwrap_or("").to_owned(),
+            lease_until_ms: num_of(item, a::LEASE_UNTIL).unwrap_or(0),
+        },
+        COPIED => CopyStatus::Copied,
+        FAILED => CopyStatus::Failed {
+            permanent: item
+                .get(a::PERMANENT)
+                .and_then(|v| v.as_bool().ok())
+                .copied()
+                .unwrap_or(true),
+            reason: str_of(item, a::REASON).unwrap_or("").to_owned(),
+        },
+        _ => return None,
+    })
+}
+
+/// The upload progress of a stored item, if it has one.
+pub fn progress_of(item: &Item) -> Option<UploadProgress> {
+    let checkpoint = match (
+        num_of(item, a::DONE_PARTS),
+        num_of(item, a::DONE_BYTES),
+        item.get(a::HASH_STATE).and_then(|v| v.as_b().ok()),
+    ) {
+        (Some(parts), Some(bytes), Some(state)) if parts > 0 => Some(Checkpoint {
+            parts: parts as u32,
+            bytes: bytes as u64,
+            hash_state: state.as_ref().to_vec(),
+        }),
+        _ => None,
+    };
+    Some(UploadProgress {
+        upload_id: str_of(item, a::UPLOAD_ID)?.to_owned(),
+        key: str_of(item, a::OBJECT_KEY)?.to_owned(),
+        total: num_of(item, a::TOTAL_BYTES).map(|t| t as u64),
+        checkpoint,
+    })
+}
+
+impl CopyStateStore for DynamoCopyStore {
+    async fn claim(
+        &self,
+        job_id: &str,
+        owner: &str,
+        now_ms: i64,
+        lease_until_ms: i64,
+        expires_at_secs: i64,
+    ) -> Result<Claim, StateError> {
+        let result = self
+            .update(job_id)
+            .update_expression(
+                "SET #state = :copying, #owner = :me, #lease = :until, #updated = :now, \
+                 #created = if_not_exists(#created, :now), #exp = :exp ADD #attempts :one",
+            )
+            .condition_expression(
+                "attribute_not_exists(#id) OR #state = :pending \
+                 OR (#state = :copying AND #lease < :now) \
+                 OR (#state = :failed AND #perm = :false)",
+            )
+            .expression_attribute_names("#id", a::JOB_ID)
+            .expression_attribute_names("#state", a::STATE)
+            .expression_attribute_names("#owner", a::OWNER)
+            .expression_attribute_names("#lease", a::LEASE_UNTIL)
+            .expression_attribute_names("#updated", a::UPDATED_AT)
+            .expression_attribute_names("#created", a::CREATED_AT)
+            .expression_attribute_names("#exp", a::EXPIRES_AT)
+            .expression_attribute_names("#attempts", a::ATTEMPTS)
+            .expression_attribute_names("#perm", a::PERMANENT)
+            .expression_attribute_values(":copying", s(COPYING))
+            .expression_attribute_values(":pending", s(PENDING))
+            .expression_attribute_values(":failed", s(FAILED))
+            .expression_attribute_values(":false", AttributeValue::Bool(false))
+            .expression_attribute_values(":me", s(owner))
+            .expression_attribute_values(":until", n(lease_until_ms))
+            .expression_attribute_values(":now", n(now_ms))
+            .expression_attribute_values(":exp", n(expires_at_secs))
+            .expression_attribute_values(":one", n(1))
+            .return_values(ReturnValue::AllNew)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match result {
+            Ok(out) => {
+                let item = out.attributes.unwrap_or_default();
+                Ok(Claim::Claimed {
+                    progress: progress_of(&item),
+                    screenshots_done: num_of(&item, a::SCREENSHOTS_DONE).unwrap_or(0).max(0)
+                        as usize,
+                    attempt: num_of(&item, a::ATTEMPTS).unwrap_or(1) as u32,
+                })
+            }
+            Err(e) => {
+                let Some(UpdateItemError::ConditionalCheckFailedException(c)) =
+                    e.as_service_error()
+                else {
+                    return Err(other("UpdateItem(claim)")(e));
+                };
+                let old = match c.item() {
+                    Some(item) => Some(item.clone()),
+                    None => self.get(job_id).await?,
+                };
+                let status = old.as_ref().and_then(status_of);
+                Ok(match claim_decision(status.as_ref(), now_ms) {
+                    ClaimDecision::AlreadyCopied => Claim::AlreadyCopied,
+                    ClaimDecision::AlreadyFailed { reason } => Claim::AlreadyFailed { reason },
+                    ClaimDecision::Busy { lease_until_ms } => Claim::Busy { lease_until_ms },
+                    // The state changed between the write and the read: try again later.
+                    ClaimDecision::Take => Claim::Busy {
+                        lease_until_ms: now_ms,
+                    },
+                })
+            }
+        }
+    }
+
+    async fn start_upload(
+        &self,
+        job_id: &str,
+        owner: &str,
+        upload: &UploadProgress,
+        lease_until_ms: i64,
+    ) -> Result<(), StateError> {
+        let (set_total, remove_total) = match upload.total {
+            Some(_) => (", #total = :total", ""),
+            None => ("", ", #total"),
+        };
+        let mut req = self
+            .update(job_id)
+            .update_expression(format!(
+                "SET #upload = :upload, #key = :key, #lease = :until{set_total} \
+                 REMOVE #doneParts, #doneBytes, #hash{remove_total}"
+            ))
+            .condition_expression("#owner = :me AND #state = :copying")
+            .expression_attribute_names("#upload", a::UPLOAD_ID)
+            .expression_attribute_names("#key", a::OBJECT_KEY)
+            .expression_attribute_names("#doneParts", a::DONE_PARTS)
+            .expression_attribute_names("#doneBytes", a::DONE_BYTES)
+            .expression_attribute_names("#hash", a::HASH_STATE)
+            .expression_attribute_names("#lease", a::LEASE_UNTIL)
+            .expression_attribute_names("#total", a::TOTAL_BYTES)
+            .expression_attribute_names("#owner", a::OWNER)
+            .expression_attribute_names("#state", a::STATE)
+            .expression_attribute_values(":upload", s(&upload.upload_id))
+            .expression_attribute_values(":key", s(&upload.key))
+            .expression_attribute_values(":until", n(lease_until_ms))
+            .expression_attribute_values(":me", s(owner))
+            .expression_attribute_values(":copying", s(COPYING));
+        if let Some(total) = upload.total {
+            req = req.expression_attribute_values(":total", n(total));
+        }
+        owned("UpdateItem(start upload)", req.send().await)
+    }
+
+    async fn record_checkpoint(
+        &self,
+        job_id: &str,
+        owner: &str,
+        checkpoint: &Checkpoint,
+        lease_until_ms: i64,
+    ) -> Result<(), StateError> {
+        let result = self
+            .update(job_id)
+            .update_expression(
+                "SET #doneParts = :parts, #doneBytes = :bytes, #hash = :hash, #lease = :until",
+            )
+            .condition_expression("#owner = :me AND #state = :copying")
+            .expression_attribute_names("#doneParts", a::DONE_PARTS)
+            .expression_attribute_names("#doneBytes", a::DONE_BYTES)
+            .expression_attribute_names("#hash", a::HASH_STATE)
+            .expression_attribute_names("#lease", a::LEASE_UNTIL)
+            .expression_attribute_names("#owner", a::OWNER)
+            .expression_attribute_names("#state", a::STATE)
+            .expression_attribute_values(":parts", n(checkpoint.parts))
+            .expression_attribute_values(":bytes", n(checkpoint.bytes))
+            .expression_attribute_values(
+                ":hash",
+                AttributeValue::B(checkpoint.hash_state.clone().into()),
+            )
+            .expression_attribute_values(":until", n(lease_until_ms))
+            .expression_attribute_values(":me", s(owner))
+            .expression_attribute_values(":copying", s(COPYING))
+            .send()
+            .await;
+        owned("UpdateItem(checkpoint)", result)
+    }
+
+    async fn record_screenshots(
+        &self,
+        job_id: &str,
+        owner: &str,
+        done: usize,
+        lease_until_ms: i64,
+    ) -> Result<(), StateError> {
+        let result = self
+            .update(job_id)
+            .update_expression("SET #done = :done, #lease = :until")
+            .condition_expression("#owner = :me AND #state = :copying")
+            .expression_attribute_names("#done", a::SCREENSHOTS_DONE)
+            .expression_attribute_names("#lease", a::LEASE_UNTIL)
+            .expression_attribute_names("#owner", a::OWNER)
+            .expression_attribute_names("#state", a::STATE)
+            .expression_attribute_values(":done", n(done))
+            .expression_attribute_values(":until", n(lease_until_ms))
+            .expression_attribute_values(":me", s(owner))
+            .expression_attribute_values(":copying", s(COPYING))
+            .send()
+            .await;
+        owned("UpdateItem(record screenshots)", result)
+    }
+
+    async fn release(&self, job_id: &str, owner: &str) -> Result<(), StateError> {
+        let result = self
+            .update(job_id)
+            .update_expression("SET #state = :pending REMOVE #owner, #lease")
+            .condition_expression("#owner = :me AND #state = :copying")
+            .expression_attribute_names("#state", a::STATE)
+            .expression_attribute_names("#owner", a::OWNER)
+            .expression_attribute_names("#lease", a::LEASE_UNTIL)
+            .expression_attribute_values(":pending", s(PENDING))
+            .expression_attribute_values(":me", s(owner))
+            .expression_attribute_values(":copying", s(COPYING))
+            .send()
+            .await;
+        owned("UpdateItem(release)", result)
+    }
+
+    async fn mark_copied(
+        &self,
+        job_id: &str,
+        owner: &str,
+        result: &CopyResult,
+        now_ms: i64,
+    ) -> Result<(), StateError> {
+        let out = self
+            .update(job_id)
+            .update_expression(
+                "SET #state = :copied, #key = :key, #bytes = :bytes, #sha = :sha, \
+                 #objects = :objects, #done = :now \
+                 REMOVE #owner, #lease, #upload, #doneParts, #doneBytes, #hash, #reason, #perm",
+            )
+            .condition_expression("#owner = :me AND #state = :copying")
+            .expression_attribute_names("#state", a::STATE)
+            .expression_attribute_names("#key", a::OBJECT_KEY)
+            .expression_attribute_names("#bytes", a::BYTES)
+            .expression_attribute_names("#sha", a::SHA256)
+            .expression_attribute_names("#objects", a::OBJECTS)
+            .expression_attribute_names("#done", a::COMPLETED_AT)
+            .expression_attribute_names("#owner", a::OWNER)
+            .expression_attribute_names("#lease", a::LEASE_UNTIL)
+            .expression_attribute_names("#upload", a::UPLOAD_ID)
+            .expression_attribute_names("#doneParts", a::DONE_PARTS)
+            .expression_attribute_names("#doneBytes", a::DONE_BYTES)
+            .expression_attribute_names("#hash", a::HASH_STATE)
+            .expression_attribute_names("#reason", a::REASON)
+            .expression_attribute_names("#perm", a::PERMANENT)
+            .expression_attribute_values(":copied", s(COPIED))
+            .expression_attribute_values(":key", s(&result.key))
+            .expression_attribute_values(":bytes", n(result.bytes))
+            .expression_attribute_values(":sha", s(&result.sha256))
+            .expression_attribute_values(":objects", n(result.objects))
+            .expression_attribute_values(":now", n(now_ms))
+            .expression_attribute_values(":me", s(owner))
+            .expression_attribute_values(":copying", s(COPYING))
+            .send()
+            .await;
+        owned("UpdateItem(copied)", out)
+    }
+
+    async fn mark_failed(
+        &self,
+        job_id: &str,
+        owner: &str,
+        reason: &str,
+        permanent: bool,
+        now_ms: i64,
+    ) -> Result<(), StateError> {
+        let out = self
+            .update(job_id)
+            .update_expression(
+                "SET #state = :failed, #reason = :reason, #perm = :perm, #updated = :now \
+                 REMOVE #owner, #lease, #upload, #doneParts, #doneBytes, #hash, #total",
+            )
+            .condition_expression("#owner = :me AND #state = :copying")
+            .expression_attribute_names("#state", a::STATE)
+            .expression_attribute_names("#reason", a::REASON)
+            .expression_attribute_names("#perm", a::PERMANENT)
+            .expression_attribute_names("#updated", a::UPDATED_AT)
+            .expression_attribute_names("#owner", a::OWNER)
+            .expression_attribute_names("#lease", a::LEASE_UNTIL)
+            .expression_attribute_names("#upload", a::UPLOAD_ID)
+            .expression_attribute_names("#doneParts", a::DONE_PARTS)
+            .expression_attribute_names("#doneBytes", a::DONE_BYTES)
+            .expression_attribute_names("#hash", a::HASH_STATE)
+            .expression_attribute_names("#total", a::TOTAL_BYTES)
+            .expression_attribute_values(":failed", s(FAILED))
+            .expression_attribute_values(":reason", s(reason))
+            .expression_attribute_values(":perm", AttributeValue::Bool(permanent))
+            .expression_attribute_values(":now", n(now_ms))
+            .expression_attribute_values(":me", s(owner))
+            .expression_attribute_values(":copying", s(COPYING))
+            .send()
+            .await;
+        owned("UpdateItem(failed)", out)
+    }
+
+    async fn reject(
+        &self,
+        job_id: &str,
+        reason: &str,
+        now_ms: i64,
+        expires_at_secs: i64,
+    ) -> Result<(), StateError> {
+        let out = self
+            .update(job_id)
+            .update_expression(
+                "SET #state = :failed, #reason = :reason, #perm = :true, #updated = :now, \
+                 #created = if_not_exists(#created, :now), #exp = :exp",
+            )
+            .condition_expression("attribute_not_exists(#id) OR #state = :failed")
+            .expression_attribute_names("#id", a::JOB_ID)
+            .expression_attribute_names("#state", a::STATE)
+            .expression_attribute_names("#reason", a::REASON)
+            .expression_attribute_names("#perm", a::PERMANENT)
+            .expression_attribute_names("#updated", a::UPDATED_AT)
+            .expression_attribute_names("#created", a::CREATED_AT)
+            .expression_attribute_names("#exp", a::EXPIRES_AT)
+            .expression_attribute_values(":failed", s(FAILED))
+            .expression_attribute_values(":reason", s(reason))
+            .expression_attribute_values(":true", AttributeValue::Bool(true))
+            .expression_attribute_values(":now", n(now_ms))
+            .expression_attribute_values(":exp", n(expires_at_secs))
+            .send()
+            .await;
+        match owned("UpdateItem(reject)", out) {
+            // Copied or in progress under a valid version: leave that record alone.
+            Err(StateError {
+                lease_lost: true, ..
+            }) => Ok(()),
+            other => other,
+        }
+    }
+}

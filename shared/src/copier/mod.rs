@@ -1,0 +1,251 @@
+//! The recording copier: consumes the copy jobs the webhook-ingest function enqueues and
+//! streams each file into the recordings bucket before its link dies, exactly once, in flat
+//! memory, and never from an internal address.
+//!
+//! - [`policy`]: the SSRF rules (pure) and [`origin`]: the HTTP client that enforces them on
+//!   the addresses it connects to and on every redirect.
+//! - [`parts`]: part sizes (pure); [`layout`]: S3 keys and metadata (pure; the key layout is
+//!   documented there: `<provider>/<appId>/<room>/<sessionId>/<kind>/<file>`).
+//! - [`state`]: the per-job state machine (pure) that `aws::copies` enforces in DynamoDB.
+//! - [`service`]: one job end to end; [`sqs`]: an SQS batch with partial batch failures.
+//! - [`screenshots`]: the lenient parser for SCREEN_SHARING_HISTORY link lists.
+
+pub mod layout;
+pub mod origin;
+pub mod parts;
+pub mod policy;
+pub mod ports;
+pub mod screenshots;
+pub mod service;
+pub mod sqs;
+pub mod state;
+
+use std::time::Duration;
+
+use crate::config::{self, ConfigError, Env};
+use policy::{DEFAULT_SOURCE_HOSTS, HostPattern, SourcePolicy};
+use service::CopySettings;
+
+/// Configuration of the recording-copier function, read once at cold start.
+#[derive(Debug, Clone)]
+pub struct CopierConfig {
+    pub copies_table: String,
+    pub recordings_bucket: String,
+    pub policy: SourcePolicy,
+    pub part_size: u64,
+    pub max_parts_in_flight: usize,
+    pub lease: Duration,
+    pub deadline_margin: Duration,
+    pub max_redirects: u8,
+    pub max_attempts: Option<u32>,
+    pub connect_timeout: Duration,
+    pub read_timeout: Duration,
+}
+
+fn invalid(var: &'static str, reason: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        var,
+        reason: reason.into(),
+    }
+}
+
+fn is_loopback_endpoint(raw: &str) -> bool {
+    url::Url::parse(raw).ok().is_some_and(|u| match u.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        None => false,
+    })
+}
+
+impl CopierConfig {
+    pub const DEFAULT_PART_MIB: u64 = 8;
+    pub const DEFAULT_IN_FLIGHT: usize = 4;
+    pub const DEFAULT_LEASE_SECS: u64 = 120;
+    pub const DEFAULT_MARGIN_SECS: u64 = 30;
+    pub const DEFAULT_REDIRECTS: u8 = 3;
+
+    /// Reads `COPIES_TABLE`, `RECORDINGS_BUCKET` (required), `ALLOWED_SOURCE_HOSTS` (comma
+    /// list of host patterns; default [`DEFAULT_SOURCE_HOSTS`]), `ALLOW_INSECURE_LOCAL_ORIGIN`
+    /// (development only), `COPY_PART_SIZE_MIB` (≥ 5, default 8), `COPY_MAX_PARTS_IN_FLIGHT`
+    /// (default 4), `COPY_LEASE_SECONDS` (default 120), `COPY_DEADLINE_MARGIN_SECONDS`
+    /// (default 30), `COPY_MAX_REDIRECTS` (default 3), `COPY_MAX_ATTEMPTS` (optional: the
+    /// queue's maxReceiveCount), `COPY_CONNECT_TIMEOUT_SECONDS` (10), `COPY_READ_TIMEOUT_SECONDS` (30).
+    pub fn from_env(env: &impl Env) -> Result<Self, ConfigError> {
+        let raw_patterns = config::list(env, "ALLOWED_SOURCE_HOSTS");
+        let raw_patterns: Vec<String> = if raw_patterns.is_empty() {
+            DEFAULT_SOURCE_HOSTS
+                .iter()
+                .map(|s| (*s).to_owned())
+                .collect()
+        } else {
+            raw_patterns
+        };
+        let patterns = raw_patterns
+            .iter()
+            .map(|p| HostPattern::parse(p).map_err(|r| invalid("ALLOWED_SOURCE_HOSTS", r)))
+            .collect::<Result<Vec<_>, _>>()?;
+        let insecure = config::flag(env, "ALLOW_INSECURE_LOCAL_ORIGIN")?;
+        if insecure
+            && env.get("AWS_LAMBDA_FUNCTION_NAME").is_some()
+            && !env
+                .get("AWS_ENDPOINT_URL")
+                .is_some_and(|e| is_loopback_endpoint(&e))
+        {
+            // Only a local stack (AWS APIs on loopback) may fetch from loopback over http.
+            return Err(invalid(
+                "ALLOW_INSECURE_LOCAL_ORIGIN",
+                "development-only setting refused in Lambda unless AWS_ENDPOINT_URL is a loopback emulator",
+            ));
+        }
+        let part_mib: u64 = config::parsed_or(env, "COPY_PART_SIZE_MIB", Self::DEFAULT_PART_MIB)?;
+        if !(5..=5120).contains(&part_mib) {
+            return Err(invalid(
+                "COPY_PART_SIZE_MIB",
+                "must be 5..=5120 (S3 parts are at least 5 MiB except the last, at most 5 GiB)",
+            ));
+        }
+        let in_flight: usize =
+            config::parsed_or(env, "COPY_MAX_PARTS_IN_FLIGHT", Self::DEFAULT_IN_FLIGHT)?;
+        if !(1..=32).contains(&in_flight) {
+            return Err(invalid("COPY_MAX_PARTS_IN_FLIGHT", "must be 1..=32"));
+        }
+        let lease: u64 = config::parsed_or(env, "COPY_LEASE_SECONDS", Self::DEFAULT_LEASE_SECS)?;
+        if lease < 5 {
+            return Err(invalid("COPY_LEASE_SECONDS", "must be at least 5"));
+        }
+        let margin: u64 = config::parsed_or(
+            env,
+            "COPY_DEADLINE_MARGIN_SECONDS",
+            Self::DEFAULT_MARGIN_SECS,
+        )?;
+        let max_redirects: u8 =
+            config::parsed_or(env, "COPY_MAX_REDIRECTS", Self::DEFAULT_REDIRECTS)?;
+        if max_redirects > 10 {
+            return Err(invalid("COPY_MAX_REDIRECTS", "must be at most 10"));
+        }
+        let max_attempts: Option<u32> = config::parsed_opt(env, "COPY_MAX_ATTEMPTS")?;
+        if max_attempts == Some(0) {
+            return Err(invalid("COPY_MAX_ATTEMPTS", "must be at least 1"));
+        }
+        let connect: u64 = config::parsed_or(env, "COPY_CONNECT_TIMEOUT_SECONDS", 10)?;
+        let read: u64 = config::parsed_or(env, "COPY_READ_TIMEOUT_SECONDS", 30)?;
+        Ok(Self {
+            copies_table: config::required(env, "COPIES_TABLE")?,
+            recordings_bucket: config::required(env, "RECORDINGS_BUCKET")?,
+            policy: SourcePolicy::new(patterns, insecure),
+            part_size: part_mib * parts::MIB,
+            max_parts_in_flight: in_flight,
+            lease: Duration::from_secs(lease),
+            deadline_margin: Duration::from_secs(margin),
+            max_redirects,
+            max_attempts,
+            connect_timeout: Duration::from_secs(connect.max(1)),
+            read_timeout: Duration::from_secs(read.max(1)),
+        })
+    }
+
+    pub fn settings(&self) -> CopySettings {
+        CopySettings {
+            part_size: self.part_size,
+            max_parts_in_flight: self.max_parts_in_flight,
+            lease: self.lease,
+            max_attempts: self.max_attempts,
+        }
+    }
+
+    /// The SSRF-checked HTTP origin for this configuration.
+    pub fn origin(&self) -> Result<origin::HttpOrigin, reqwest::Error> {
+        origin::HttpOrigin::new(
+            self.policy.clone(),
+            self.max_redirects,
+            self.connect_timeout,
+            self.read_timeout,
+        )
+    }
+}
+
+/// An error and its causes on one line, for logs (our messages never contain links).
+pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut cur = e.source();
+    while let Some(s) = cur {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        cur = s.source();
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    const BASE: [(&str, &str); 2] = [("COPIES_TABLE", "c"), ("RECORDINGS_BUCKET", "b")];
+
+    #[test]
+    fn defaults_and_required_variables() {
+        let c = CopierConfig::from_env(&env(&BASE)).expect("config");
+        assert_eq!(c.part_size, 8 * parts::MIB);
+        assert_eq!(c.max_parts_in_flight, 4);
+        assert_eq!(c.max_redirects, 3);
+        assert_eq!(c.policy, SourcePolicy::production_default());
+        assert!(matches!(
+            CopierConfig::from_env(&env(&[("COPIES_TABLE", "c")])),
+            Err(ConfigError::Missing("RECORDINGS_BUCKET"))
+        ));
+    }
+
+    #[test]
+    fn bad_values_name_their_variable() {
+        for (var, value) in [
+            ("COPY_PART_SIZE_MIB", "4"),
+            ("COPY_MAX_PARTS_IN_FLIGHT", "0"),
+            ("ALLOWED_SOURCE_HOSTS", "*.com"),
+            ("COPY_MAX_REDIRECTS", "x"),
+        ] {
+            let mut e = env(&BASE);
+            e.insert(var.into(), value.into());
+            match CopierConfig::from_env(&e) {
+                Err(ConfigError::Invalid { var: v, .. }) => assert_eq!(v, var),
+                other => panic!("{var}={value}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn insecure_local_origin_is_refused_in_lambda_without_a_loopback_emulator() {
+        let mut e = env(&BASE);
+        e.insert("ALLOW_INSECURE_LOCAL_ORIGIN".into(), "true".into());
+        assert!(
+            CopierConfig::from_env(&e)
+                .expect("dev")
+                .policy
+                .allows_insecure_local()
+        );
+        e.insert("AWS_LAMBDA_FUNCTION_NAME".into(), "recording-copier".into());
+        assert!(matches!(
+            CopierConfig::from_env(&e),
+            Err(ConfigError::Invalid {
+                var: "ALLOW_INSECURE_LOCAL_ORIGIN",
+                ..
+            })
+        ));
+        e.insert(
+            "AWS_ENDPOINT_URL".into(),
+            "https://dynamodb.us-east-1.amazonaws.com".into(),
+        );
+        assert!(CopierConfig::from_env(&e).is_err());
+        e.insert("AWS_ENDPOINT_URL".into(), "http://127.0.0.1:4566".into());
+        assert!(CopierConfig::from_env(&e).is_ok());
+    }
+}
