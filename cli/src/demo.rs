@@ -20,6 +20,8 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use tokio::net::TcpListener;
 
+use meeting_hooks::copier::state::CopyStatus;
+
 use crate::ops::{self, target::Target};
 use crate::stack::info::StackInfo;
 
@@ -139,6 +141,8 @@ pub struct Delivery {
 #[derive(Debug, Clone)]
 pub struct DemoReport {
     pub session_id: String,
+    /// The copier's account of each file.
+    pub jobs: Vec<ops::jobs::JobRow>,
     pub deliveries: Vec<Delivery>,
     pub timeline: Vec<ops::events::TimelineEntry>,
     /// (kind, S3 key, size, checksum matches)
@@ -330,43 +334,37 @@ pub async fn run(info: &StackInfo, wait: Duration, verbose: bool) -> anyhow::Res
         queue_url: Some(info.queue_url.clone()),
         dlq_url: Some(info.dead_letter_queue_url.clone()),
         bucket: Some(info.bucket.clone()),
+        payload_bucket: Some(info.payload_bucket.clone()),
     };
-    let s3 = meeting_hooks::aws::s3(&target.sdk);
-    let prefix = format!("jaas/{app}/demo-room/{session}/");
+    // Done means the copier recorded every file as copied (or failed), not merely that an
+    // object exists: the copies table is the copier's own account of each file.
     let deadline = Instant::now() + wait;
-    let objects = loop {
-        let listed = s3
-            .list_objects_v2()
-            .bucket(&info.bucket)
-            .prefix(&prefix)
-            .send()
-            .await
-            .map_err(|e| {
-                anyhow::anyhow!(
-                    "list {prefix}: {}",
-                    aws_sdk_s3::error::DisplayErrorContext(&e)
-                )
-            })?;
-        let found: Vec<_> = listed
-            .contents()
+    let jobs = loop {
+        let rows = ops::jobs::session_jobs(&target, &session).await?;
+        let settled = rows
             .iter()
-            .filter_map(|o| Some((o.key()?.to_owned(), o.size().unwrap_or(0) as u64)))
-            .collect();
+            .filter(|r| matches!(r.copy, Some(CopyStatus::Copied | CopyStatus::Failed { .. })))
+            .count();
         if verbose {
             eprint!(
-                "\r  waiting for the copier: {}/{} files in S3",
-                found.len(),
+                "\r  waiting for the copier: {settled}/{} files settled",
                 files.len()
             );
         }
-        if found.len() >= files.len() || Instant::now() > deadline {
+        if settled >= files.len() || Instant::now() > deadline {
             if verbose {
                 eprintln!();
             }
-            break found;
+            break rows;
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     };
+    let s3 = meeting_hooks::aws::s3(&target.sdk);
+    let objects: Vec<(String, u64)> = jobs
+        .iter()
+        .filter(|r| matches!(r.copy, Some(CopyStatus::Copied)))
+        .filter_map(|r| Some((r.object_key.clone()?, r.bytes.unwrap_or(0))))
+        .collect();
     let mut checked = Vec::new();
     for (key, size) in objects {
         let Some(file) = files
@@ -395,6 +393,7 @@ pub async fn run(info: &StackInfo, wait: Duration, verbose: bool) -> anyhow::Res
     let timeline = ops::events::timeline(&target, &session).await?;
     Ok(DemoReport {
         session_id: session,
+        jobs,
         deliveries,
         timeline,
         objects: checked,
@@ -404,8 +403,18 @@ pub async fn run(info: &StackInfo, wait: Duration, verbose: bool) -> anyhow::Res
 /// Prints the report and fails when a file is missing or differs.
 pub fn print_and_check(report: &DemoReport) -> anyhow::Result<()> {
     println!();
-    ops::events::print(&report.session_id, &report.timeline);
-    println!("\nrecordings bucket:");
+    ops::events::print(
+        &mut std::io::stdout().lock(),
+        &report.session_id,
+        &report.timeline,
+    )?;
+    println!();
+    ops::jobs::print(
+        &mut std::io::stdout().lock(),
+        &report.session_id,
+        &report.jobs,
+    )?;
+    println!("\nrecordings bucket, read back and compared with the origin:");
     for (kind, key, size, ok) in &report.objects {
         println!(
             "  {kind:<14} {size:>10} bytes  sha256 {}  {key}",

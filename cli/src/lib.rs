@@ -44,6 +44,21 @@ pub enum Command {
         #[arg(long)]
         session: String,
     },
+    /// Show the copy state of a session's files (recordings, transcripts, chat, ...).
+    Jobs {
+        /// The JaaS sessionId.
+        #[arg(long)]
+        session: String,
+    },
+    /// Put a stored event's file back on the copy queue (resets a failed copy).
+    Recopy {
+        /// The event's stored key (its idempotencyKey, as `hooksctl events` shows it).
+        #[arg(long)]
+        key: String,
+        /// Copy again even if the file was already copied.
+        #[arg(long)]
+        force: bool,
+    },
     /// Move copy jobs from the dead-letter queue back to the jobs queue.
     Redrive {
         /// List what would move without moving anything.
@@ -74,7 +89,27 @@ pub async fn run(cli: Cli, out: &mut impl Write) -> anyhow::Result<()> {
         Command::Events { session } => {
             let target = cli.target.resolve().await?;
             let entries = ops::events::timeline(&target, &session).await?;
-            ops::events::print(&session, &entries);
+            ops::events::print(out, &session, &entries)?;
+            Ok(())
+        }
+        Command::Jobs { session } => {
+            let target = cli.target.resolve().await?;
+            let rows = ops::jobs::session_jobs(&target, &session).await?;
+            ops::jobs::print(out, &session, &rows)?;
+            Ok(())
+        }
+        Command::Recopy { key, force } => {
+            let target = cli.target.resolve().await?;
+            let done = ops::recopy::recopy(&target, &key, force).await?;
+            writeln!(
+                out,
+                "enqueued {} ({}){}",
+                done.job.job_id,
+                done.job.kind.as_str(),
+                done.reset_from
+                    .map(|s| format!("; copy state {s} reset"))
+                    .unwrap_or_default()
+            )?;
             Ok(())
         }
         Command::Redrive { dry_run, max } => {

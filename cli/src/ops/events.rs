@@ -70,11 +70,16 @@ pub async fn timeline(target: &Target, session_id: &str) -> anyhow::Result<Vec<T
 }
 
 /// Prints a timeline as a table.
-pub fn print(session_id: &str, entries: &[TimelineEntry]) {
-    println!(
+pub fn print(
+    out: &mut impl std::io::Write,
+    session_id: &str,
+    entries: &[TimelineEntry],
+) -> std::io::Result<()> {
+    writeln!(
+        out,
         "session {session_id}: {} event(s), event-time order (UTC)",
         entries.len()
-    );
+    )?;
     for e in entries {
         let mut notes = Vec::new();
         if let Some(j) = &e.job_id {
@@ -86,7 +91,8 @@ pub fn print(session_id: &str, entries: &[TimelineEntry]) {
         if e.data_error.is_some() {
             notes.push("data did not match its documented shape".to_owned());
         }
-        println!(
+        writeln!(
+            out,
             "  {}  {:<30} {}{}",
             utc(e.timestamp_ms),
             e.event_type,
@@ -96,6 +102,7 @@ pub fn print(session_id: &str, entries: &[TimelineEntry]) {
             } else {
                 format!("  [{}]", notes.join("; "))
             }
-        );
+        )?;
     }
+    Ok(())
 }

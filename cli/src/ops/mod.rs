@@ -1,6 +1,8 @@
 //! Operator commands that work against the local stack and real AWS alike.
 
 pub mod events;
+pub mod jobs;
+pub mod recopy;
 pub mod redrive;
 pub mod target;
 pub mod time;

@@ -29,6 +29,9 @@ pub struct TargetArgs {
     /// Recordings bucket.
     #[arg(long, env = "RECORDINGS_BUCKET", global = true)]
     pub bucket: Option<String>,
+    /// Bucket holding payloads too large for an item.
+    #[arg(long, env = "PAYLOAD_BUCKET", global = true)]
+    pub payload_bucket: Option<String>,
     /// Local stack description used for anything not given above.
     #[arg(long, default_value = info::DEFAULT_PATH, global = true)]
     pub stack_file: PathBuf,
@@ -44,6 +47,7 @@ pub struct Target {
     pub queue_url: Option<String>,
     pub dlq_url: Option<String>,
     pub bucket: Option<String>,
+    pub payload_bucket: Option<String>,
 }
 
 impl TargetArgs {
@@ -73,6 +77,7 @@ impl TargetArgs {
             queue_url: pick(&self.queue_url, |l| l.queue_url.clone()),
             dlq_url: pick(&self.dlq_url, |l| l.dead_letter_queue_url.clone()),
             bucket: pick(&self.bucket, |l| l.bucket.clone()),
+            payload_bucket: pick(&self.payload_bucket, |l| l.payload_bucket.clone()),
         })
     }
 }

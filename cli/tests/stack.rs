@@ -1,0 +1,210 @@
+//! End to end, as a user runs it: `hooksctl up` starts its own moto_server and serves the API;
+//! the demo meeting is played against it; the operator commands inspect and redrive.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use hooksctl::stack::info::StackInfo;
+
+struct Up {
+    child: Child,
+    stack_file: PathBuf,
+}
+
+impl Drop for Up {
+    fn drop(&mut self) {
+        // SIGTERM: the stack stops moto and removes its stack file.
+        let _ = Command::new("kill")
+            .arg(self.child.id().to_string())
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+fn hooksctl(stack_file: &PathBuf, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_hooksctl"))
+        .arg("--stack-file")
+        .arg(stack_file)
+        .args(args)
+        .env_remove("SETTINGS_TABLE")
+        .env_remove("EVENTS_TABLE")
+        .output()
+        .expect("run hooksctl")
+}
+
+fn start_stack() -> (Up, StackInfo) {
+    let dir =
+        std::env::temp_dir().join(format!("hooks-e2e-{}-{}", std::process::id(), free_port()));
+    let stack_file = dir.join("stack.json");
+    let child = Command::new(env!("CARGO_BIN_EXE_hooksctl"))
+        .current_dir(integration_tests::workspace_root())
+        .args(["up", "--port", "0", "--prefix", "e2e"])
+        .arg("--emulator-port")
+        .arg(free_port().to_string())
+        .arg("--stack-file")
+        .arg(&stack_file)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start hooksctl up");
+    let up = Up {
+        child,
+        stack_file: stack_file.clone(),
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !stack_file.exists() {
+        assert!(
+            Instant::now() < deadline,
+            "hooksctl up did not come up within 60 s"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let info = StackInfo::read(&stack_file).expect("stack file");
+    (up, info)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn up_demo_and_operator_commands_work_together() {
+    let (up, info) = start_stack();
+    assert!(
+        info.aws_endpoint_url
+            .as_deref()
+            .is_some_and(|u| u.starts_with("http://127.0.0.1:"))
+    );
+
+    // The demo meeting lands every file in local S3, byte for byte.
+    let report = hooksctl::demo::run(&info, Duration::from_secs(90), false)
+        .await
+        .expect("demo runs");
+    hooksctl::demo::print_and_check(&report).expect("all files copied intact");
+    let statuses: Vec<_> = report
+        .deliveries
+        .iter()
+        .map(|d| (d.label.as_str(), d.status))
+        .collect();
+    assert!(statuses.iter().all(|(_, s)| *s == 200), "{statuses:?}");
+    assert!(
+        report
+            .deliveries
+            .iter()
+            .any(|d| d.answer.contains("duplicate"))
+    );
+    // Out-of-order delivery, event-time order in storage.
+    let order: Vec<_> = report
+        .timeline
+        .iter()
+        .map(|e| e.event_type.as_str())
+        .collect();
+    assert_eq!(order.first(), Some(&"ROOM_CREATED"));
+    assert_eq!(
+        report.timeline.len(),
+        10,
+        "the repeated delivery is stored once"
+    );
+    let ts: Vec<_> = report.timeline.iter().map(|e| e.timestamp_ms).collect();
+    assert!(ts.windows(2).all(|w| w[0] <= w[1]));
+
+    // `events` prints the same timeline.
+    let out = hooksctl(&up.stack_file, &["events", "--session", &report.session_id]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("10 event(s)"), "{text}");
+    assert!(text.find("ROOM_CREATED") < text.find("ROOM_DESTROYED"));
+
+    // `jobs` shows the copier's account: every file copied.
+    let jobs = hooksctl(&up.stack_file, &["jobs", "--session", &report.session_id]);
+    let jobs_text = String::from_utf8_lossy(&jobs.stdout);
+    assert!(jobs_text.contains("3 file(s)"), "{jobs_text}");
+    assert_eq!(jobs_text.matches(" copied").count(), 3, "{jobs_text}");
+
+    // `recopy` refuses to redo a finished copy unless forced, then copies it again.
+    let recording = report
+        .timeline
+        .iter()
+        .find(|e| e.event_type == "RECORDING_UPLOADED")
+        .expect("recording event")
+        .key
+        .clone();
+    let refused = hooksctl(&up.stack_file, &["recopy", "--key", &recording]);
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("already copied"));
+    let forced = hooksctl(&up.stack_file, &["recopy", "--key", &recording, "--force"]);
+    let forced_text = String::from_utf8_lossy(&forced.stdout);
+    assert!(
+        forced_text.contains("copy state copied reset"),
+        "{forced_text}"
+    );
+    let target = hooksctl::ops::target::TargetArgs {
+        stack_file: up.stack_file.clone(),
+        ..Default::default()
+    }
+    .resolve()
+    .await
+    .expect("target");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let rows = hooksctl::ops::jobs::session_jobs(&target, &report.session_id)
+            .await
+            .expect("jobs");
+        let copied = rows
+            .iter()
+            .filter(|r| {
+                matches!(
+                    r.copy,
+                    Some(meeting_hooks::copier::state::CopyStatus::Copied)
+                )
+            })
+            .count();
+        if copied == 3 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the recopied recording never settled: {rows:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+
+    // A job parked in the DLQ: dry run lists it and leaves it, redrive moves it back.
+    let sqs = meeting_hooks::aws::sqs(&info.sdk_config().await);
+    sqs.send_message()
+        .queue_url(&info.dead_letter_queue_url)
+        .message_body(r#"{"v":1,"jobId":"parked/recording","provider":"jaas","kind":"recording","link":"https://objectstorage.us-phoenix-1.oraclecloud.com/x","linkExpiresAt":0,"source":{"storedKey":"parked","eventType":"RECORDING_UPLOADED","timestamp":0}}"#)
+        .send()
+        .await
+        .expect("park a job");
+    let dry = hooksctl(&up.stack_file, &["redrive", "--dry-run"]);
+    let dry_text = String::from_utf8_lossy(&dry.stdout);
+    assert!(
+        dry_text.contains("parked/recording") && dry_text.contains("would move 1 job(s)"),
+        "{dry_text}"
+    );
+    let moved = hooksctl(&up.stack_file, &["redrive"]);
+    let moved_text = String::from_utf8_lossy(&moved.stdout);
+    assert!(moved_text.contains("moved 1 job(s)"), "{moved_text}");
+    let left = sqs
+        .receive_message()
+        .queue_url(&info.dead_letter_queue_url)
+        .wait_time_seconds(1)
+        .send()
+        .await
+        .expect("receive");
+    assert!(
+        left.messages.unwrap_or_default().is_empty(),
+        "the DLQ is empty after a redrive"
+    );
+    drop(up);
+}
