@@ -294,3 +294,73 @@ fn copier_samples_are_sqs_events_with_decodable_jobs() {
 fn json(resp: &lambda_http::Response<lambda_http::Body>) -> Value {
     serde_json::from_slice(resp.body().as_ref()).expect("JSON response")
 }
+
+#[tokio::test]
+async fn copier_samples_go_through_the_copier_handler() {
+    use meeting_hooks::aws::{copies::DynamoCopyStore, objects::S3MultipartSink};
+    use meeting_hooks::copier::CopierConfig;
+    use meeting_hooks::copier::service::CopyService;
+    use meeting_hooks::copier::sqs::{Invocation, handle_batch};
+
+    // Production configuration (no development origin). The catalogue's links expired long
+    // ago, so each job is refused permanently before any request is made: acknowledged (no
+    // batch item failure, no DLQ), and recorded as failed with the reason.
+    let emu = emulator();
+    let table = emu.table(&meeting_hooks::schema::COPIES).await;
+    let bucket = emu.bucket().await;
+    let env: std::collections::HashMap<String, String> = [
+        ("COPIES_TABLE", table.as_str()),
+        ("RECORDINGS_BUCKET", bucket.as_str()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
+    let config = CopierConfig::from_env(&env).expect("copier config");
+    let service = CopyService::new(
+        DynamoCopyStore::new(emu.dynamodb(), &table),
+        S3MultipartSink::new(emu.s3(), &bucket),
+        config.origin().expect("origin"),
+        config.settings(),
+    );
+    let event = sqs("copier/all-kinds.json");
+    let ids: Vec<String> = event
+        .records
+        .iter()
+        .map(|r| {
+            decode_job(r.body.as_deref().unwrap_or_default())
+                .expect("job")
+                .job_id
+        })
+        .collect();
+    let invocation = Invocation {
+        request_id: "sample".into(),
+        stop_at: tokio::time::Instant::now() + Duration::from_secs(60),
+    };
+    let response = handle_batch(&service, event, &invocation).await;
+    assert!(
+        response.batch_item_failures.is_empty(),
+        "{:?}",
+        response.batch_item_failures
+    );
+    let items = emu.scan(&table).await;
+    assert_eq!(items.len(), ids.len());
+    for id in &ids {
+        let item = items
+            .iter()
+            .find(|i| i.get("jobId").and_then(|v| v.as_s().ok()) == Some(id))
+            .unwrap_or_else(|| panic!("no copy state for {id}"));
+        let state = meeting_hooks::aws::copies::status_of(item).expect("state");
+        assert!(
+            matches!(&state, meeting_hooks::copier::state::CopyStatus::Failed { permanent: true, reason } if reason.contains("expired")),
+            "{id}: {state:?}"
+        );
+    }
+    let listed = emu
+        .s3()
+        .list_objects_v2()
+        .bucket(&bucket)
+        .send()
+        .await
+        .expect("list");
+    assert_eq!(listed.key_count(), Some(0), "nothing was fetched");
+}

@@ -493,25 +493,39 @@ async fn malformed_bodies_and_methods_are_refused_with_a_reason() {
 }
 
 #[tokio::test]
-async fn api_gateway_event_fixture_is_answered() {
-    // The same file `sam local invoke -e` and `cargo lambda invoke --data-file` use.
-    let raw = std::fs::read_to_string(workspace_root().join("events/settings-provisioning.json"))
-        .expect("event fixture");
-    let request = lambda_http::request::from_str(&raw).expect("API Gateway HTTP API event");
+async fn sample_events_are_answered() {
+    // The files `sam local invoke -e` and `cargo lambda invoke --data-file` use (events/,
+    // signed with the documented local-only credentials at t=1700000000).
     let table = emulator().table(&SETTINGS).await;
     put(
         &table,
-        room(&format!("{APP}/weekly-all-hands")),
+        room("AppID/roomName"),
         json!({"lobbyEnabled": true, "passcode": "2468"}),
     )
     .await;
     let svc = service(
         &table,
-        &[("JAAS_AUTHORIZATION", "Bearer local-dev-settings-token")],
+        &[
+            ("ALLOWED_APP_IDS", "AppID"),
+            ("JAAS_AUTHORIZATION", "Bearer local_development_only"),
+            ("JAAS_WEBHOOK_SECRETS", "whsec_local_development_only"),
+            ("SIGNATURE_TOLERANCE_SECONDS", "1000000000"),
+        ],
     );
-    let (status, body) = call(&svc, request, T0).await;
-    assert_eq!(status, 200, "{body}");
-    assert_eq!(body, json!({"lobbyEnabled": true, "passcode": "2468"}));
+    for file in [
+        "events/settings/request.json",
+        "events/settings/request-signed.json",
+    ] {
+        let raw = std::fs::read_to_string(workspace_root().join(file)).expect("event file");
+        let request = lambda_http::request::from_str(&raw).expect("API Gateway HTTP API event");
+        let (status, body) = call(&svc, request, T0).await;
+        assert_eq!(status, 200, "{file}: {body}");
+        assert_eq!(
+            body,
+            json!({"lobbyEnabled": true, "passcode": "2468"}),
+            "{file}"
+        );
+    }
 }
 
 #[tokio::test]
