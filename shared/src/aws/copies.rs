@@ -44,6 +44,18 @@ impl DynamoCopyStore {
             .key(a::JOB_ID, s(job_id))
     }
 
+    /// An update only the current lease holder may make: every write after the claim is
+    /// conditional on `owner = me AND state = copying`, so a copier whose lease was taken over
+    /// can no longer change the record.
+    fn owned_update(&self, job_id: &str, owner: &str) -> UpdateItemFluentBuilder {
+        self.update(job_id)
+            .condition_expression("#owner = :me AND #state = :copying")
+            .expression_attribute_names("#owner", a::OWNER)
+            .expression_attribute_names("#state", a::STATE)
+            .expression_attribute_values(":me", s(owner))
+            .expression_attribute_values(":copying", s(COPYING))
+    }
+
     /// Reads a job's state (for tests and the operator CLI).
     pub async fn get(&self, job_id: &str) -> Result<Option<Item>, StateError> {
         let out = self
@@ -245,12 +257,11 @@ impl CopyStateStore for DynamoCopyStore {
             None => ("", ", #total"),
         };
         let mut req = self
-            .update(job_id)
+            .owned_update(job_id, owner)
             .update_expression(format!(
                 "SET #upload = :upload, #key = :key, #lease = :until{set_total} \
                  REMOVE #doneParts, #doneBytes, #hash{remove_total}"
             ))
-            .condition_expression("#owner = :me AND #state = :copying")
             .expression_attribute_names("#upload", a::UPLOAD_ID)
             .expression_attribute_names("#key", a::OBJECT_KEY)
             .expression_attribute_names("#doneParts", a::DONE_PARTS)
@@ -258,13 +269,9 @@ impl CopyStateStore for DynamoCopyStore {
             .expression_attribute_names("#hash", a::HASH_STATE)
             .expression_attribute_names("#lease", a::LEASE_UNTIL)
             .expression_attribute_names("#total", a::TOTAL_BYTES)
-            .expression_attribute_names("#owner", a::OWNER)
-            .expression_attribute_names("#state", a::STATE)
             .expression_attribute_values(":upload", s(&upload.upload_id))
             .expression_attribute_values(":key", s(&upload.key))
-            .expression_attribute_values(":until", n(lease_until_ms))
-            .expression_attribute_values(":me", s(owner))
-            .expression_attribute_values(":copying", s(COPYING));
+            .expression_attribute_values(":until", n(lease_until_ms));
         if let Some(total) = upload.total {
             req = req.expression_attribute_values(":total", n(total));
         }
@@ -279,17 +286,14 @@ impl CopyStateStore for DynamoCopyStore {
         lease_until_ms: i64,
     ) -> Result<(), StateError> {
         let result = self
-            .update(job_id)
+            .owned_update(job_id, owner)
             .update_expression(
                 "SET #doneParts = :parts, #doneBytes = :bytes, #hash = :hash, #lease = :until",
             )
-            .condition_expression("#owner = :me AND #state = :copying")
             .expression_attribute_names("#doneParts", a::DONE_PARTS)
             .expression_attribute_names("#doneBytes", a::DONE_BYTES)
             .expression_attribute_names("#hash", a::HASH_STATE)
             .expression_attribute_names("#lease", a::LEASE_UNTIL)
-            .expression_attribute_names("#owner", a::OWNER)
-            .expression_attribute_names("#state", a::STATE)
             .expression_attribute_values(":parts", n(checkpoint.parts))
             .expression_attribute_values(":bytes", n(checkpoint.bytes))
             .expression_attribute_values(
@@ -297,8 +301,6 @@ impl CopyStateStore for DynamoCopyStore {
                 AttributeValue::B(checkpoint.hash_state.clone().into()),
             )
             .expression_attribute_values(":until", n(lease_until_ms))
-            .expression_attribute_values(":me", s(owner))
-            .expression_attribute_values(":copying", s(COPYING))
             .send()
             .await;
         owned("UpdateItem(checkpoint)", result)
@@ -312,17 +314,12 @@ impl CopyStateStore for DynamoCopyStore {
         lease_until_ms: i64,
     ) -> Result<(), StateError> {
         let result = self
-            .update(job_id)
+            .owned_update(job_id, owner)
             .update_expression("SET #done = :done, #lease = :until")
-            .condition_expression("#owner = :me AND #state = :copying")
             .expression_attribute_names("#done", a::SCREENSHOTS_DONE)
             .expression_attribute_names("#lease", a::LEASE_UNTIL)
-            .expression_attribute_names("#owner", a::OWNER)
-            .expression_attribute_names("#state", a::STATE)
             .expression_attribute_values(":done", n(done))
             .expression_attribute_values(":until", n(lease_until_ms))
-            .expression_attribute_values(":me", s(owner))
-            .expression_attribute_values(":copying", s(COPYING))
             .send()
             .await;
         owned("UpdateItem(record screenshots)", result)
@@ -330,15 +327,10 @@ impl CopyStateStore for DynamoCopyStore {
 
     async fn release(&self, job_id: &str, owner: &str) -> Result<(), StateError> {
         let result = self
-            .update(job_id)
+            .owned_update(job_id, owner)
             .update_expression("SET #state = :pending REMOVE #owner, #lease")
-            .condition_expression("#owner = :me AND #state = :copying")
-            .expression_attribute_names("#state", a::STATE)
-            .expression_attribute_names("#owner", a::OWNER)
             .expression_attribute_names("#lease", a::LEASE_UNTIL)
             .expression_attribute_values(":pending", s(PENDING))
-            .expression_attribute_values(":me", s(owner))
-            .expression_attribute_values(":copying", s(COPYING))
             .send()
             .await;
         owned("UpdateItem(release)", result)
@@ -352,20 +344,17 @@ impl CopyStateStore for DynamoCopyStore {
         now_ms: i64,
     ) -> Result<(), StateError> {
         let out = self
-            .update(job_id)
+            .owned_update(job_id, owner)
             .update_expression(
                 "SET #state = :copied, #key = :key, #bytes = :bytes, #sha = :sha, \
                  #objects = :objects, #done = :now \
                  REMOVE #owner, #lease, #upload, #doneParts, #doneBytes, #hash, #reason, #perm",
             )
-            .condition_expression("#owner = :me AND #state = :copying")
-            .expression_attribute_names("#state", a::STATE)
             .expression_attribute_names("#key", a::OBJECT_KEY)
             .expression_attribute_names("#bytes", a::BYTES)
             .expression_attribute_names("#sha", a::SHA256)
             .expression_attribute_names("#objects", a::OBJECTS)
             .expression_attribute_names("#done", a::COMPLETED_AT)
-            .expression_attribute_names("#owner", a::OWNER)
             .expression_attribute_names("#lease", a::LEASE_UNTIL)
             .expression_attribute_names("#upload", a::UPLOAD_ID)
             .expression_attribute_names("#doneParts", a::DONE_PARTS)
@@ -379,8 +368,6 @@ impl CopyStateStore for DynamoCopyStore {
             .expression_attribute_values(":sha", s(&result.sha256))
             .expression_attribute_values(":objects", n(result.objects))
             .expression_attribute_values(":now", n(now_ms))
-            .expression_attribute_values(":me", s(owner))
-            .expression_attribute_values(":copying", s(COPYING))
             .send()
             .await;
         owned("UpdateItem(copied)", out)
@@ -395,17 +382,14 @@ impl CopyStateStore for DynamoCopyStore {
         now_ms: i64,
     ) -> Result<(), StateError> {
         let out = self
-            .update(job_id)
+            .owned_update(job_id, owner)
             .update_expression(
                 "SET #state = :failed, #reason = :reason, #perm = :perm, #updated = :now \
                  REMOVE #owner, #lease, #upload, #doneParts, #doneBytes, #hash, #total",
             )
-            .condition_expression("#owner = :me AND #state = :copying")
-            .expression_attribute_names("#state", a::STATE)
             .expression_attribute_names("#reason", a::REASON)
             .expression_attribute_names("#perm", a::PERMANENT)
             .expression_attribute_names("#updated", a::UPDATED_AT)
-            .expression_attribute_names("#owner", a::OWNER)
             .expression_attribute_names("#lease", a::LEASE_UNTIL)
             .expression_attribute_names("#upload", a::UPLOAD_ID)
             .expression_attribute_names("#doneParts", a::DONE_PARTS)
@@ -416,8 +400,6 @@ impl CopyStateStore for DynamoCopyStore {
             .expression_attribute_values(":reason", s(reason))
             .expression_attribute_values(":perm", AttributeValue::Bool(permanent))
             .expression_attribute_values(":now", n(now_ms))
-            .expression_attribute_values(":me", s(owner))
-            .expression_attribute_values(":copying", s(COPYING))
             .send()
             .await;
         owned("UpdateItem(failed)", out)
