@@ -19,6 +19,9 @@ impl Drop for Up {
             .arg(self.child.id().to_string())
             .status();
         let _ = self.child.wait();
+        if let Some(dir) = self.stack_file.parent() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
     }
 }
 
