@@ -79,21 +79,32 @@ pub async fn start(bin: &Path, port: u16) -> anyhow::Result<Moto> {
             "port {port} is already in use: pass --emulator-port, or --endpoint to reuse a running emulator"
         );
     }
-    let script = format!(
-        "'{bin}' -H 127.0.0.1 -p {port} & m=$!; trap 'kill $m 2>/dev/null' EXIT TERM INT; \
-         while kill -0 {parent} 2>/dev/null && kill -0 $m 2>/dev/null; do sleep 0.5; done",
-        bin = bin.display(),
-        parent = std::process::id()
-    );
-    let child = Command::new("bash")
-        .arg("-c")
-        .arg(script)
+    // moto is our child and is killed when `Moto` is dropped (clean shutdown). A detached
+    // watchdog covers the other case: if this process dies without cleaning up (SIGKILL, crash),
+    // it stops moto; if moto is gone first, it just exits.
+    let child = Command::new(bin)
+        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .kill_on_drop(true)
         .spawn()
         .with_context(|| format!("start {}", bin.display()))?;
+    if let Some(moto_pid) = child.id() {
+        let watchdog = format!(
+            "while kill -0 {parent} 2>/dev/null && kill -0 {moto_pid} 2>/dev/null; do sleep 0.5; done; \
+             kill -0 {parent} 2>/dev/null || kill {moto_pid} 2>/dev/null",
+            parent = std::process::id()
+        );
+        std::process::Command::new("bash")
+            .arg("-c")
+            .arg(watchdog)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("start the emulator watchdog")?;
+    }
     let endpoint = format!("http://127.0.0.1:{port}");
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
