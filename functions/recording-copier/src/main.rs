@@ -26,11 +26,20 @@ async fn main() -> Result<(), Error> {
     );
     let (service, margin) = (&service, config.deadline_margin);
     run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
-        let left = event
+        let mut left = event
             .context
             .deadline()
             .duration_since(SystemTime::now())
             .unwrap_or(Duration::ZERO);
+        if left.is_zero() {
+            // Never the case on AWS; local emulators (`cargo lambda watch`) may report a deadline
+            // already past. Assume the function's configured timeout instead of refusing all work.
+            tracing::warn!(
+                "the runtime reported a deadline already past; assuming the template's timeout"
+            );
+            left = Duration::from_secs(u64::from(meeting_hooks::schema::COPIER_TIMEOUT_SECS));
+        }
+        tracing::debug!(seconds_left = left.as_secs(), "invocation time budget");
         let invocation = Invocation {
             request_id: event.context.request_id.clone(),
             stop_at: tokio::time::Instant::now() + left.saturating_sub(margin),
