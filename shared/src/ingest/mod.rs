@@ -243,7 +243,10 @@ impl<S: EventStore, Q: JobQueue, B: BlobStore> IngestService<S, Q, B> {
                     Ok(Written::Created) => Ok(IngestOutcome::Conflict),
                     Ok(Written::Duplicate) => Ok(IngestOutcome::Duplicate),
                     Ok(Written::KeyTakenByOtherPayload) => {
-                        unreachable!("a key containing the payload hash holds only that payload")
+                        // Only a foreign writer could put another payload under a key that
+                        // contains this payload's hash. Refuse rather than overwrite; JaaS retries.
+                        error!("conflict key holds a different payload; not overwriting it");
+                        Ok(IngestOutcome::StorageUnavailable)
                     }
                     Err(f) => Err(f),
                 }
