@@ -564,13 +564,11 @@ fn routes_and_environment_follow_the_functions_contract() {
     }
 }
 
-/// The ingest function starts with the template's environment (plus its secret): every
-/// required variable is there and the literal values and parameter defaults are valid
-/// together (e.g. the signature tolerance is shorter than the event retention).
-#[test]
-fn ingest_config_accepts_the_template_environment() {
+/// A function's environment as the template sets it, with `!Ref`s to parameters replaced by
+/// their defaults (or a placeholder for required parameters and resources).
+fn template_env(binary: &str) -> std::collections::HashMap<String, String> {
     let params = template()["Parameters"].as_mapping().expect("Parameters");
-    let env: std::collections::HashMap<String, String> = env_of(function(INGEST))
+    env_of(function(binary))
         .into_iter()
         .map(|(k, v)| {
             let value = match v {
@@ -590,13 +588,42 @@ fn ingest_config_accepts_the_template_environment() {
             };
             (k, value)
         })
-        .collect();
-    let overlay: std::collections::HashMap<String, String> =
-        [("JAAS_WEBHOOK_SECRETS".to_owned(), "whsec_x".to_owned())].into();
-    let config = IngestConfig::from_env(&Layered::new(overlay, env)).expect("ingest starts");
+        .collect()
+}
+
+/// What the JaaS secret lays over the environment at cold start.
+fn secret_overlay() -> std::collections::HashMap<String, String> {
+    [
+        ("JAAS_WEBHOOK_SECRETS".to_owned(), "whsec_x".to_owned()),
+        (
+            "JAAS_AUTHORIZATION".to_owned(),
+            "Bearer generated".to_owned(),
+        ),
+    ]
+    .into()
+}
+
+/// Each function starts with the template's environment (plus its secret): every required
+/// variable is there and the literal values and parameter defaults are valid together (e.g. the
+/// signature tolerance is shorter than the event retention, the store timeout fits JaaS's 3 s).
+#[test]
+fn every_function_config_accepts_the_template_environment() {
+    let config = IngestConfig::from_env(&Layered::new(secret_overlay(), template_env(INGEST)))
+        .expect("ingest starts");
     assert!(
         config.retention.is_some(),
         "events expire with the table's TTL"
+    );
+    meeting_hooks::settings::SettingsConfig::from_env(&Layered::new(
+        secret_overlay(),
+        template_env(SETTINGS_FN),
+    ))
+    .expect("settings-provisioning starts");
+    let copier = meeting_hooks::copier::CopierConfig::from_env(&template_env(COPIER))
+        .expect("recording-copier starts");
+    assert!(
+        copier.settings().max_attempts.is_some(),
+        "the copier knows the last delivery"
     );
 }
 
