@@ -326,16 +326,7 @@ pub async fn run(info: &StackInfo, wait: Duration, verbose: bool) -> anyhow::Res
     }
 
     // Wait for the copier to land every file.
-    let target = Target {
-        sdk: info.sdk_config().await,
-        events_table: Some(info.tables.events.clone()),
-        settings_table: Some(info.tables.settings.clone()),
-        copies_table: Some(info.tables.copies.clone()),
-        queue_url: Some(info.queue_url.clone()),
-        dlq_url: Some(info.dead_letter_queue_url.clone()),
-        bucket: Some(info.bucket.clone()),
-        payload_bucket: Some(info.payload_bucket.clone()),
-    };
+    let target = Target::from_stack(info).await;
     // Done means the copier recorded every file as copied (or failed), not merely that an
     // object exists: the copies table is the copier's own account of each file.
     let deadline = Instant::now() + wait;

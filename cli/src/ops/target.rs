@@ -66,10 +66,15 @@ impl TargetArgs {
             Some(l) if !explicit => l.sdk_config().await,
             _ => meeting_hooks::aws::load_config().await,
         };
+        Ok(self.layer_over(local.as_ref(), sdk))
+    }
+
+    /// Names given here, else the local stack's.
+    fn layer_over(&self, local: Option<&StackInfo>, sdk: aws_config::SdkConfig) -> Target {
         let pick = |own: &Option<String>, f: fn(&StackInfo) -> String| {
-            own.clone().or_else(|| local.as_ref().map(f))
+            own.clone().or_else(|| local.map(f))
         };
-        Ok(Target {
+        Target {
             sdk,
             events_table: pick(&self.events_table, |l| l.tables.events.clone()),
             settings_table: pick(&self.settings_table, |l| l.tables.settings.clone()),
@@ -78,11 +83,16 @@ impl TargetArgs {
             dlq_url: pick(&self.dlq_url, |l| l.dead_letter_queue_url.clone()),
             bucket: pick(&self.bucket, |l| l.bucket.clone()),
             payload_bucket: pick(&self.payload_bucket, |l| l.payload_bucket.clone()),
-        })
+        }
     }
 }
 
 impl Target {
+    /// Everything from a running local stack's description.
+    pub async fn from_stack(info: &StackInfo) -> Self {
+        TargetArgs::default().layer_over(Some(info), info.sdk_config().await)
+    }
+
     pub fn events_table(&self) -> anyhow::Result<&str> {
         self.events_table
             .as_deref()
