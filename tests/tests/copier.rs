@@ -467,14 +467,14 @@ async fn a_concurrent_duplicate_finds_the_lease_held() {
     let bytes = data((PART + 100) as usize, 6);
     let url = f.origin.route(
         "/slow",
-        Route::file(bytes.clone()).stalled(MIB, Duration::from_secs(2)),
+        Route::file(bytes.clone()).stalled(MIB, Duration::from_secs(4)),
     );
     let job = job(FileKind::Recording, &url);
     let (service, _) = f.service();
     let first_attempt = attempt(60);
     let first = service.process(&job, &first_attempt);
     let second = async {
-        tokio::time::sleep(Duration::from_millis(700)).await;
+        tokio::time::sleep(Duration::from_millis(1_200)).await;
         service.process(&job, &attempt(60)).await
     };
     let (first, second) = tokio::join!(first, second);
@@ -549,7 +549,7 @@ async fn a_crashed_copiers_lease_is_taken_over_once_it_runs_out() {
     let (service, sink) = f.service_with(dev_policy(), settings(Duration::from_secs(2)));
     // The "crash": the copy is dropped mid-body, with no chance to release anything.
     let crashed =
-        tokio::time::timeout(Duration::from_secs(2), service.process(&job, &attempt(600))).await;
+        tokio::time::timeout(Duration::from_secs(4), service.process(&job, &attempt(600))).await;
     assert!(crashed.is_err(), "still copying when it crashed");
     assert_eq!(sink.take_parts(), vec![1]);
     assert!(matches!(f.status(&job).await, CopyStatus::Copying { .. }));

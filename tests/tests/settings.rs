@@ -291,7 +291,8 @@ async fn hung_store_falls_back_within_the_store_timeout() {
     let took = started.elapsed();
     assert_eq!(body, json!({"lobbyEnabled": true}));
     assert!(
-        took >= Duration::from_millis(300) && took < Duration::from_millis(1_500),
+        // Before JaaS gives up (about 3 s) and opens the room.
+        took >= Duration::from_millis(300) && took < Duration::from_millis(2_900),
         "answered after {took:?}"
     );
     drop(listener);
