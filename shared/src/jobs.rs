@@ -151,11 +151,12 @@ impl CopyJob {
     }
 }
 
-/// Why a job message could not be read.
+/// Why a job message could not be read. The description never quotes the message's values
+/// (a job carries a pre-authenticated link).
 #[derive(Debug, thiserror::Error)]
 pub enum JobDecodeError {
     #[error("job message is not valid JSON for version {JOB_VERSION}: {0}")]
-    Invalid(#[from] serde_json::Error),
+    Invalid(String),
     #[error("job message version {0} is not supported (expected {JOB_VERSION})")]
     UnsupportedVersion(u32),
 }
@@ -166,11 +167,13 @@ pub fn decode_job(body: &str) -> Result<CopyJob, JobDecodeError> {
     struct Version {
         v: u32,
     }
-    let Version { v } = serde_json::from_str(body)?;
+    let invalid =
+        |e: serde_json::Error| JobDecodeError::Invalid(crate::jaas::lenient::describe_error(&e));
+    let Version { v } = serde_json::from_str(body).map_err(invalid)?;
     if v != JOB_VERSION {
         return Err(JobDecodeError::UnsupportedVersion(v));
     }
-    Ok(serde_json::from_str(body)?)
+    serde_json::from_str(body).map_err(invalid)
 }
 
 /// An event of a file-carrying type whose link is missing: stored, but nothing to copy.

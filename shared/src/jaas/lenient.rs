@@ -50,3 +50,42 @@ pub fn string_of(v: &Value) -> Option<String> {
         _ => None,
     }
 }
+
+/// A serde error message safe to log and store: serde quotes offending *values* (`invalid type:
+/// string "https://…?X-Sig=…"`), and a value from a payload may be a pre-authenticated link or
+/// a passcode, so every double-quoted segment is replaced by `"…"`. Field names (in backticks),
+/// the error category and the position are kept.
+pub fn describe_error(e: &serde_json::Error) -> String {
+    let raw = e.to_string();
+    let mut out = String::with_capacity(raw.len());
+    let mut quoted = false;
+    for c in raw.chars() {
+        match (c, quoted) {
+            ('"', false) => {
+                quoted = true;
+                out.push_str("\"…\"");
+            }
+            ('"', true) => quoted = false,
+            (_, true) => {}
+            (c, false) => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_descriptions_never_carry_values() {
+        let e = serde_json::from_str::<Vec<u8>>(r#""https://x.example/rec.mp4?X-Sig=secret""#)
+            .expect_err("a string is not a list");
+        let text = describe_error(&e);
+        assert!(
+            !text.contains("secret") && !text.contains("x.example"),
+            "{text}"
+        );
+        assert!(text.starts_with("invalid type: string \"…\""), "{text}");
+    }
+}

@@ -597,7 +597,10 @@ impl EventData {
         };
         match typed {
             Ok(d) => (d, None),
-            Err(e) => (EventData::Unknown(data), Some(format!("{t} data: {e}"))),
+            Err(e) => (
+                EventData::Unknown(data),
+                Some(format!("{t} data: {}", lenient::describe_error(&e))),
+            ),
         }
     }
 }
@@ -654,8 +657,8 @@ impl JaasEvent {
     /// Parses a JaaS webhook body leniently. Duplicate keys keep the last value (as JSON
     /// parsers commonly do); the raw body, stored separately, keeps both.
     pub fn parse(body: &[u8]) -> Result<Self, EnvelopeError> {
-        let value: Value =
-            serde_json::from_slice(body).map_err(|e| EnvelopeError::NotJson(e.to_string()))?;
+        let value: Value = serde_json::from_slice(body)
+            .map_err(|e| EnvelopeError::NotJson(lenient::describe_error(&e)))?;
         let Value::Object(mut map) = value else {
             return Err(EnvelopeError::NotAnObject);
         };
