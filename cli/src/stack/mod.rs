@@ -15,15 +15,9 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use lambda_http::Request;
-use meeting_hooks::aws::settings::DynamoSettingsStore;
-use meeting_hooks::aws::{blobs::S3BlobStore, events::DynamoEventStore, queue::SqsJobQueue};
-use meeting_hooks::aws::{copies::DynamoCopyStore, objects::S3MultipartSink};
-use meeting_hooks::copier::CopierConfig;
-use meeting_hooks::copier::service::CopyService;
+use meeting_hooks::aws::wiring;
 use meeting_hooks::copier::sqs::{Invocation, handle_batch};
-use meeting_hooks::ingest::{IngestConfig, IngestService};
 use meeting_hooks::schema;
-use meeting_hooks::settings::{SettingsConfig, SettingsService};
 use tokio::net::TcpListener;
 
 use info::{Routes, StackInfo};
@@ -112,21 +106,10 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
     .map(|(k, v)| (k.to_owned(), v.to_owned()))
     .collect();
     let env = meeting_hooks::aws::secrets::env_with_secrets(&sdk, plain).await?;
-    let ingest_config = IngestConfig::from_env(&env)?;
-    let ingest = Arc::new(IngestService::new(
-        DynamoEventStore::new(meeting_hooks::aws::dynamodb(&sdk), &names.tables.events),
-        SqsJobQueue::new(meeting_hooks::aws::sqs(&sdk), &created.queue_url),
-        S3BlobStore::new(meeting_hooks::aws::s3(&sdk), &names.bucket),
-        &ingest_config,
-    ));
-    let settings_config = SettingsConfig::from_env(&env)?;
-    let settings = Arc::new(SettingsService::new(
-        DynamoSettingsStore::new(
-            meeting_hooks::aws::dynamodb(&sdk),
-            &settings_config.settings_table,
-        ),
-        &settings_config,
-    ));
+    // The same wiring as the Lambdas' mains (`meeting_hooks::aws::wiring`).
+    let (ingest, _) = wiring::ingest(&sdk, &env)?;
+    let (settings, _) = wiring::settings(&sdk, &env)?;
+    let (ingest, settings) = (Arc::new(ingest), Arc::new(settings));
     let router = api::Router::default()
         .route(
             WEBHOOK_ROUTE,
@@ -155,19 +138,8 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
     let server = tokio::spawn(api::serve(listener, router));
 
     // The copier, fed the way the SQS event source mapping feeds the Lambda.
-    let copier_config = CopierConfig::from_env(&env)?;
-    let copier = Arc::new(CopyService::new(
-        DynamoCopyStore::new(
-            meeting_hooks::aws::dynamodb(&sdk),
-            &copier_config.copies_table,
-        ),
-        S3MultipartSink::new(
-            meeting_hooks::aws::s3(&sdk),
-            &copier_config.recordings_bucket,
-        ),
-        copier_config.origin()?,
-        copier_config.settings(),
-    ));
+    let (copier, copier_config) = wiring::copier(&sdk, &env)?;
+    let copier = Arc::new(copier);
     let margin = copier_config.deadline_margin;
     let invocations = std::sync::atomic::AtomicU64::new(0);
     let poller = tokio::spawn(poller::run(
@@ -180,10 +152,7 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
             async move {
                 // Each batch gets the Lambda's time budget, as one invocation would.
                 let budget = std::time::Duration::from_secs(u64::from(schema::COPIER_TIMEOUT_SECS));
-                let invocation = Invocation {
-                    request_id: format!("local-{n}"),
-                    stop_at: tokio::time::Instant::now() + budget.saturating_sub(margin),
-                };
+                let invocation = Invocation::with_budget(format!("local-{n}"), budget, margin);
                 handle_batch(&*copier, event, &invocation).await
             }
         },

@@ -1,12 +1,12 @@
 //! settings-provisioning: answers JaaS's settings request (`{"fqn":"<appId>/<room>"}`, sent
 //! before every meeting) with the room's validated settings, fast and fail-safe. All
-//! behaviour lives in `meeting_hooks::settings`; this binary only wires config, the client
-//! and the runtime.
+//! behaviour lives in `meeting_hooks::settings`; the wiring in `meeting_hooks::aws::wiring`
+//! (shared with the local stack); this binary only adds the runtime.
 
 use lambda_http::{Error, Request, run, service_fn};
-use meeting_hooks::aws::{self, settings::DynamoSettingsStore};
+use meeting_hooks::aws::{self, wiring};
 use meeting_hooks::config::ProcessEnv;
-use meeting_hooks::settings::{SettingsConfig, SettingsService, http};
+use meeting_hooks::settings::http;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -15,11 +15,7 @@ async fn main() -> Result<(), Error> {
     // The Authorization token and webhook secrets come from Secrets Manager
     // (`JAAS_SECRETS_ARN`), laid over the process environment once, here.
     let env = aws::secrets::env_with_secrets(&sdk, ProcessEnv).await?;
-    let config = SettingsConfig::from_env(&env)?;
-    let service = SettingsService::new(
-        DynamoSettingsStore::new(aws::dynamodb(&sdk), &config.settings_table),
-        &config,
-    );
+    let (service, _) = wiring::settings(&sdk, &env)?;
     let service = &service;
     run(service_fn(move |request: Request| async move {
         Ok::<_, std::convert::Infallible>(http::handle(service, request).await)

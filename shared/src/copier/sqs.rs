@@ -26,6 +26,32 @@ pub struct Invocation {
     pub stop_at: Instant,
 }
 
+impl Invocation {
+    /// An invocation with `left` until the Lambda deadline, stopping `margin` before it. A
+    /// budget of zero (local emulators such as `cargo lambda watch` report a deadline already
+    /// past; never the case on AWS) is taken as the function's configured timeout rather than
+    /// refusing all work.
+    pub fn with_budget(
+        request_id: String,
+        left: std::time::Duration,
+        margin: std::time::Duration,
+    ) -> Self {
+        let left = if left.is_zero() {
+            tracing::warn!(
+                "the runtime reported a deadline already past; assuming the template's timeout"
+            );
+            std::time::Duration::from_secs(u64::from(crate::schema::COPIER_TIMEOUT_SECS))
+        } else {
+            left
+        };
+        tracing::debug!(seconds_left = left.as_secs(), "invocation time budget");
+        Self {
+            request_id,
+            stop_at: Instant::now() + left.saturating_sub(margin),
+        }
+    }
+}
+
 fn failure(message_id: &str) -> BatchItemFailure {
     let mut f = BatchItemFailure::default();
     f.item_identifier = message_id.to_owned();

@@ -1,0 +1,69 @@
+//! The wiring of each function, written once: typed config from an environment, SDK clients
+//! from one `SdkConfig`, the service over its AWS ports. `functions/*/src/main.rs` call these
+//! with the process environment (plus the secret); `hooksctl up` calls them with the local
+//! stack's environment. Neither builds a service by hand, so the two cannot drift apart.
+
+use aws_config::SdkConfig;
+
+use super::settings::DynamoSettingsStore;
+use super::{blobs::S3BlobStore, copies::DynamoCopyStore, events::DynamoEventStore};
+use super::{objects::S3MultipartSink, queue::SqsJobQueue};
+use crate::config::{ConfigError, Env};
+use crate::copier::CopierConfig;
+use crate::copier::origin::HttpOrigin;
+use crate::copier::service::CopyService;
+use crate::ingest::{IngestConfig, IngestService};
+use crate::settings::{SettingsConfig, SettingsService};
+
+/// webhook-ingest over DynamoDB, SQS and S3.
+pub type Ingest = IngestService<DynamoEventStore, SqsJobQueue, S3BlobStore>;
+/// settings-provisioning over DynamoDB.
+pub type Settings = SettingsService<DynamoSettingsStore>;
+/// recording-copier over DynamoDB, S3 and the SSRF-checked HTTP origin.
+pub type Copier = CopyService<DynamoCopyStore, S3MultipartSink, HttpOrigin>;
+
+/// Why a function could not be wired (at cold start: the function refuses to start).
+#[derive(Debug, thiserror::Error)]
+pub enum WiringError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("HTTP client for the origin could not be built")]
+    Origin(#[source] reqwest::Error),
+}
+
+/// webhook-ingest: config from `env` (already holding the secret's values).
+pub fn ingest(sdk: &SdkConfig, env: &impl Env) -> Result<(Ingest, IngestConfig), WiringError> {
+    let config = IngestConfig::from_env(env)?;
+    let service = IngestService::new(
+        DynamoEventStore::new(super::dynamodb(sdk), &config.events_table),
+        SqsJobQueue::new(super::sqs(sdk), &config.jobs_queue_url),
+        S3BlobStore::new(super::s3(sdk), &config.payload_bucket),
+        &config,
+    );
+    Ok((service, config))
+}
+
+/// settings-provisioning: config from `env` (already holding the secret's values).
+pub fn settings(
+    sdk: &SdkConfig,
+    env: &impl Env,
+) -> Result<(Settings, SettingsConfig), WiringError> {
+    let config = SettingsConfig::from_env(env)?;
+    let service = SettingsService::new(
+        DynamoSettingsStore::new(super::dynamodb(sdk), &config.settings_table),
+        &config,
+    );
+    Ok((service, config))
+}
+
+/// recording-copier: config from `env`.
+pub fn copier(sdk: &SdkConfig, env: &impl Env) -> Result<(Copier, CopierConfig), WiringError> {
+    let config = CopierConfig::from_env(env)?;
+    let service = CopyService::new(
+        DynamoCopyStore::new(super::dynamodb(sdk), &config.copies_table),
+        S3MultipartSink::new(super::s3(sdk), &config.recordings_bucket),
+        config.origin().map_err(WiringError::Origin)?,
+        config.settings(),
+    );
+    Ok((service, config))
+}
