@@ -179,6 +179,10 @@ pub async fn run(
     execute(&store, args.action, out).await
 }
 
+/// When a stored change reaches JaaS (settings-provisioning reads through by default).
+pub const APPLIES: &str = "applies to the next settings request (the next meeting of the room), \
+unless the function's SETTINGS_CACHE_TTL_SECONDS was raised above its default 0";
+
 /// Runs one command against any store (the CLI uses DynamoDB).
 pub async fn execute<S: SettingsStore>(
     store: &S,
@@ -209,6 +213,7 @@ pub async fn execute<S: SettingsStore>(
             }
             store.put(&scope, &next, expected, now_ms()).await?;
             writeln!(out, "{}", shown(&next, show_passcode))?;
+            eprintln!("{APPLIES}");
         }
         Action::Get {
             target,

@@ -182,6 +182,28 @@ async fn soft_limit_inherited_above_the_room_capacity_is_lowered() {
     );
 }
 
+/// The store is the authority: with the default configuration a room locked between two
+/// requests of a warm function is locked on the very next one (it was `{}` for up to the
+/// cache TTL before).
+#[tokio::test]
+async fn a_change_applies_to_the_next_request_by_default() {
+    let table = emulator().table(&SETTINGS).await;
+    let fqn = format!("{APP}/locked-now");
+    let svc = service(&table, &[]);
+    assert_eq!(answer(&svc, &fqn, T0).await, json!({}));
+    put(
+        &table,
+        room(&fqn),
+        json!({"passcode": "2468", "lobbyEnabled": true}),
+    )
+    .await;
+    assert_eq!(
+        answer(&svc, &fqn, T0 + 1).await,
+        json!({"passcode": "2468", "lobbyEnabled": true}),
+        "the next request (1 ms later, same warm service) sees the change"
+    );
+}
+
 #[tokio::test]
 async fn cached_answer_is_served_within_ttl_and_refreshed_after() {
     let table = emulator().table(&SETTINGS).await;

@@ -894,11 +894,13 @@ fn alarms_cover_dlq_old_jobs_copies_signatures_and_settings_and_can_notify() {
             if let Some(name) = stat["MetricName"].as_str() {
                 named.push((name.to_owned(), stat["Dimensions"].clone()));
             }
-            if let Some(expr) = tagged(&m["Expression"], "Sub").and_then(Value::as_str)
-                && expr.contains("SignatureFailures")
-            {
-                assert!(expr.contains("SCHEMA(\"${MetricsNamespace}\", Reason, Service)"));
-                metrics.insert("SignatureFailures".to_owned());
+            if let Some(expr) = tagged(&m["Expression"], "Sub").and_then(Value::as_str) {
+                for summed in ["SignatureFailures", "SettingsRefused"] {
+                    if expr.contains(summed) {
+                        assert!(expr.contains("SCHEMA(\"${MetricsNamespace}\", Reason, Service)"));
+                        metrics.insert(summed.to_owned());
+                    }
+                }
             }
         }
         for (name, dims) in named {
@@ -923,6 +925,7 @@ fn alarms_cover_dlq_old_jobs_copies_signatures_and_settings_and_can_notify() {
         "CopyFailures",
         "SignatureFailures",
         "SettingsAnswers",
+        "SettingsRefused",
     ] {
         assert!(metrics.contains(m), "no alarm on {m}");
     }

@@ -154,19 +154,19 @@ async fn create_queues(
     names: &Names,
 ) -> anyhow::Result<(String, String)> {
     let sqs = meeting_hooks::aws::sqs(sdk);
-    let dlq_url = sqs
-        .create_queue()
-        .queue_name(&names.dlq)
-        .attributes(
-            QueueAttributeName::MessageRetentionPeriod,
-            JOBS_QUEUE.retention_secs.to_string(),
-        )
-        .attributes(QueueAttributeName::SqsManagedSseEnabled, "true")
-        .send()
-        .await
-        .context("create dead-letter queue")?
-        .queue_url
-        .context("dead-letter queue has no URL")?;
+    let dlq_url = ensure_queue(
+        &sqs,
+        &names.dlq,
+        &[
+            (
+                QueueAttributeName::MessageRetentionPeriod,
+                JOBS_QUEUE.retention_secs.to_string(),
+            ),
+            (QueueAttributeName::SqsManagedSseEnabled, "true".to_owned()),
+        ],
+    )
+    .await
+    .context("create dead-letter queue")?;
     let dlq_arn = sqs
         .get_queue_attributes()
         .queue_url(&dlq_url)
@@ -181,25 +181,76 @@ async fn create_queues(
         "deadLetterTargetArn": dlq_arn,
         "maxReceiveCount": JOBS_QUEUE.max_receive_count,
     });
-    let queue_url = sqs
-        .create_queue()
-        .queue_name(&names.queue)
-        .attributes(
-            QueueAttributeName::VisibilityTimeout,
-            JOBS_QUEUE.visibility_timeout_secs.to_string(),
-        )
-        .attributes(
-            QueueAttributeName::MessageRetentionPeriod,
-            JOBS_QUEUE.retention_secs.to_string(),
-        )
-        .attributes(QueueAttributeName::SqsManagedSseEnabled, "true")
-        .attributes(QueueAttributeName::RedrivePolicy, redrive.to_string())
-        .send()
-        .await
-        .context("create jobs queue")?
-        .queue_url
-        .context("jobs queue has no URL")?;
+    let queue_url = ensure_queue(
+        &sqs,
+        &names.queue,
+        &[
+            (
+                QueueAttributeName::VisibilityTimeout,
+                JOBS_QUEUE.visibility_timeout_secs.to_string(),
+            ),
+            (
+                QueueAttributeName::MessageRetentionPeriod,
+                JOBS_QUEUE.retention_secs.to_string(),
+            ),
+            (QueueAttributeName::SqsManagedSseEnabled, "true".to_owned()),
+            (QueueAttributeName::RedrivePolicy, redrive.to_string()),
+        ],
+    )
+    .await
+    .context("create jobs queue")?;
     Ok((queue_url, dlq_url))
+}
+
+/// Creates the queue, or, when a queue of that name already exists with other attributes (a
+/// stack restarted after a crash, an emulator kept running), keeps it and its messages and sets
+/// the attributes the template declares. `CreateQueue` refuses a name that exists with other
+/// attributes (`QueueNameExists`); the work in flight must survive a restart.
+pub async fn ensure_queue(
+    sqs: &aws_sdk_sqs::Client,
+    name: &str,
+    attributes: &[(QueueAttributeName, String)],
+) -> anyhow::Result<String> {
+    let mut create = sqs.create_queue().queue_name(name);
+    for (k, v) in attributes {
+        create = create.attributes(k.clone(), v);
+    }
+    match create.send().await {
+        Ok(out) => out.queue_url.context("created queue has no URL"),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|se| se.is_queue_name_exists()) =>
+        {
+            let url = sqs
+                .get_queue_url()
+                .queue_name(name)
+                .send()
+                .await
+                .map_err(|e| {
+                    anyhow::anyhow!(
+                        "find existing queue {name}: {}",
+                        aws_sdk_sqs::error::DisplayErrorContext(&e)
+                    )
+                })?
+                .queue_url
+                .context("existing queue has no URL")?;
+            let mut set = sqs.set_queue_attributes().queue_url(&url);
+            for (k, v) in attributes {
+                set = set.attributes(k.clone(), v);
+            }
+            set.send().await.map_err(|e| {
+                anyhow::anyhow!(
+                    "update existing queue {name}: {}",
+                    aws_sdk_sqs::error::DisplayErrorContext(&e)
+                )
+            })?;
+            Ok(url)
+        }
+        Err(e) => Err(anyhow::anyhow!(
+            "create queue {name}: {}",
+            aws_sdk_sqs::error::DisplayErrorContext(&e)
+        )),
+    }
 }
 
 async fn create_bucket(sdk: &aws_config::SdkConfig, name: &str) -> anyhow::Result<()> {

@@ -3,7 +3,9 @@
 //! error. So this service always answers 200 with a validated document once the caller is
 //! known and the request makes sense:
 //!
-//! 1. a fresh cached answer (sub-millisecond), else
+//! 1. a cached answer within `SETTINGS_CACHE_TTL_SECONDS`, **0 by default**: the store is the
+//!    authority, so an operator's change (a room locked, a passcode set) applies to the very
+//!    next request; a TTL is an explicit trade of that freshness for latency, else
 //! 2. one `BatchGetItem` (app defaults + room), resolved over the global default
 //!    ([`resolve()`]), bounded by a short timeout, else, when storage fails or hangs,
 //! 3. the last cached answer however old (*stale*), else
@@ -57,7 +59,9 @@ pub struct SettingsConfig {
 }
 
 impl SettingsConfig {
-    pub const DEFAULT_CACHE_TTL_SECS: u64 = 30;
+    /// Read through by default: a change is effective on the next request. The cache then only
+    /// serves answers when the store fails or is slower than `SETTINGS_STORE_TIMEOUT_MS`.
+    pub const DEFAULT_CACHE_TTL_SECS: u64 = 0;
     pub const DEFAULT_CACHE_MAX_ENTRIES: usize = 10_000;
     /// JaaS waits about 3 s; one second for storage leaves room for a cold start.
     pub const DEFAULT_STORE_TIMEOUT_MS: u64 = 1_000;
@@ -65,7 +69,7 @@ impl SettingsConfig {
 
     /// Reads `SETTINGS_TABLE`, `ALLOWED_APP_IDS` (comma-separated), `JAAS_WEBHOOK_SECRETS`,
     /// `JAAS_AUTHORIZATION`, `SIGNATURE_TOLERANCE_SECONDS`, `SETTINGS_CACHE_TTL_SECONDS`
-    /// (default 30), `SETTINGS_CACHE_MAX_ENTRIES` (default 10000), `SETTINGS_STORE_TIMEOUT_MS`
+    /// (default 0: read through), `SETTINGS_CACHE_MAX_ENTRIES` (default 10000), `SETTINGS_STORE_TIMEOUT_MS`
     /// (default 1000), `SETTINGS_DEFAULT` (optional JSON), `SETTINGS_FALLBACK` (JSON, default
     /// `{"lobbyEnabled":true}`) and `ALLOW_INSECURE_NO_AUTH`.
     ///
@@ -431,7 +435,7 @@ mod tests {
             c.allowed_app_ids
                 .contains(&AppId::parse("vpaas-magic-cookie-b").unwrap())
         );
-        assert_eq!(c.cache_ttl, Duration::from_secs(30));
+        assert_eq!(c.cache_ttl, Duration::from_secs(0));
         assert_eq!(c.store_timeout, Duration::from_millis(1_000));
         assert!(c.global_default.is_empty());
         assert_eq!(
