@@ -137,6 +137,9 @@ fn settings(lease: Duration) -> CopySettings {
         max_parts_in_flight: 2,
         lease,
         max_attempts: None,
+        // The tests of single deliveries see each failure as it happens; the inline retry
+        // tests turn this on.
+        inline_retries: 0,
     }
 }
 
@@ -411,6 +414,96 @@ async fn truncated_body_is_retried_and_resumes_with_a_range_request() {
     assert!(f.object(&key).await.expect("object") == bytes);
     assert_eq!(f.tag(&key).await, Some(sha_hex(&bytes)));
     assert_eq!(f.open_uploads().await, 0);
+}
+
+fn with_inline_retries(retries: u32) -> CopySettings {
+    CopySettings {
+        inline_retries: retries,
+        ..settings(Duration::from_secs(60))
+    }
+}
+
+#[tokio::test]
+async fn a_connection_cut_mid_way_is_resumed_within_the_same_delivery() {
+    let f = fixture().await;
+    // 12 MiB in 5 MiB parts; the first answer is cut after 7 MiB (part 1 done, part 2 half).
+    let bytes = data((12 * MIB) as usize, 11);
+    let url = f.origin.route(
+        "/cut-once",
+        Route::file(bytes.clone()).truncated(1, PART + 2 * MIB),
+    );
+    let job = job(FileKind::Recording, &url);
+    let (service, sink) = f.service_with(dev_policy(), with_inline_retries(4));
+
+    let done = service
+        .process(&job, &attempt(60))
+        .await
+        .expect("copied in one delivery");
+    let Done::Copied(result) = done else {
+        panic!("expected a copy, got {done:?}")
+    };
+    assert_eq!(result.bytes, bytes.len() as u64);
+    assert_eq!(result.sha256, sha_hex(&bytes));
+    let mut parts = sink.take_parts();
+    parts.sort_unstable();
+    assert_eq!(parts, vec![1, 2, 3], "part 1 is not uploaded again");
+    let seen = f.origin.seen("/cut-once");
+    assert_eq!(seen.len(), 2, "{seen:?}");
+    assert_eq!(seen[0].range, None);
+    assert_eq!(
+        seen[1].range.as_deref(),
+        Some(format!("bytes={PART}-").as_str()),
+        "resumed from the last completed part, not byte 0"
+    );
+    let key = layout::object_key(&job);
+    let stored = f.object(&key).await.expect("object");
+    assert_eq!(stored.len(), bytes.len());
+    assert_eq!(sha_hex(&stored), sha_hex(&bytes));
+    assert_eq!(f.tag(&key).await, Some(sha_hex(&bytes)));
+    assert_eq!(f.status(&job).await, CopyStatus::Copied);
+    assert_eq!(f.open_uploads().await, 0, "no multipart upload left");
+}
+
+#[tokio::test]
+async fn a_5xx_answered_once_is_retried_within_the_same_delivery() {
+    let f = fixture().await;
+    let bytes = data((PART + 4321) as usize, 12);
+    let url = f
+        .origin
+        .route("/503-once", Route::file(bytes.clone()).failing(1));
+    let job = job(FileKind::Recording, &url);
+    let (service, _sink) = f.service_with(dev_policy(), with_inline_retries(4));
+
+    let done = service
+        .process(&job, &attempt(60))
+        .await
+        .expect("copied in one delivery");
+    assert!(matches!(done, Done::Copied(_)), "{done:?}");
+    assert_eq!(f.origin.seen("/503-once").len(), 2);
+    let key = layout::object_key(&job);
+    let stored = f.object(&key).await.expect("object");
+    assert_eq!(stored.len(), bytes.len());
+    assert_eq!(sha_hex(&stored), sha_hex(&bytes));
+    assert_eq!(f.status(&job).await, CopyStatus::Copied);
+    assert_eq!(f.open_uploads().await, 0);
+}
+
+#[tokio::test]
+async fn inline_retries_stop_at_their_limit_and_keep_the_upload_for_the_next_delivery() {
+    let f = fixture().await;
+    let url = f
+        .origin
+        .route("/503-always", Route::file(data(1000, 13)).failing(100));
+    let job = job(FileKind::Recording, &url);
+    let (service, _sink) = f.service_with(dev_policy(), with_inline_retries(2));
+
+    let failure = expect_failure(
+        service.process(&job, &attempt(60)).await,
+        FailureClass::Retryable,
+    );
+    assert!(failure.reason.contains("503"), "{}", failure.reason);
+    assert_eq!(f.origin.seen("/503-always").len(), 3, "1 try + 2 retries");
+    assert_eq!(f.status(&job).await, CopyStatus::Pending);
 }
 
 #[tokio::test]

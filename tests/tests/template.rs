@@ -463,6 +463,7 @@ fn routes_and_environment_follow_the_functions_contract() {
                 "COPY_DEADLINE_MARGIN_SECONDS",
                 "COPY_MAX_REDIRECTS",
                 "COPY_MAX_ATTEMPTS",
+                "COPY_INLINE_RETRIES",
             ],
         ),
     ];

@@ -38,6 +38,7 @@ pub struct CopierConfig {
     pub deadline_margin: Duration,
     pub max_redirects: u8,
     pub max_attempts: Option<u32>,
+    pub inline_retries: u32,
     pub connect_timeout: Duration,
     pub read_timeout: Duration,
 }
@@ -64,13 +65,16 @@ impl CopierConfig {
     pub const DEFAULT_LEASE_SECS: u64 = 120;
     pub const DEFAULT_MARGIN_SECS: u64 = 30;
     pub const DEFAULT_REDIRECTS: u8 = 3;
+    pub const DEFAULT_INLINE_RETRIES: u32 = 4;
 
     /// Reads `COPIES_TABLE`, `RECORDINGS_BUCKET` (required), `ALLOWED_SOURCE_HOSTS` (comma
     /// list of host patterns; default [`DEFAULT_SOURCE_HOSTS`]), `ALLOW_INSECURE_LOCAL_ORIGIN`
     /// (development only), `COPY_PART_SIZE_MIB` (≥ 5, default 8), `COPY_MAX_PARTS_IN_FLIGHT`
     /// (default 4), `COPY_LEASE_SECONDS` (default 120), `COPY_DEADLINE_MARGIN_SECONDS`
     /// (default 30), `COPY_MAX_REDIRECTS` (default 3), `COPY_MAX_ATTEMPTS` (optional: the
-    /// queue's maxReceiveCount), `COPY_CONNECT_TIMEOUT_SECONDS` (10), `COPY_READ_TIMEOUT_SECONDS` (30).
+    /// queue's maxReceiveCount), `COPY_INLINE_RETRIES` (retryable failures retried within an
+    /// invocation, 0..=10, default 4), `COPY_CONNECT_TIMEOUT_SECONDS` (10),
+    /// `COPY_READ_TIMEOUT_SECONDS` (30).
     pub fn from_env(env: &impl Env) -> Result<Self, ConfigError> {
         let raw_patterns = config::list(env, "ALLOWED_SOURCE_HOSTS");
         let raw_patterns: Vec<String> = if raw_patterns.is_empty() {
@@ -128,6 +132,11 @@ impl CopierConfig {
         if max_attempts == Some(0) {
             return Err(invalid("COPY_MAX_ATTEMPTS", "must be at least 1"));
         }
+        let inline_retries: u32 =
+            config::parsed_or(env, "COPY_INLINE_RETRIES", Self::DEFAULT_INLINE_RETRIES)?;
+        if inline_retries > 10 {
+            return Err(invalid("COPY_INLINE_RETRIES", "must be at most 10"));
+        }
         let connect: u64 = config::parsed_or(env, "COPY_CONNECT_TIMEOUT_SECONDS", 10)?;
         let read: u64 = config::parsed_or(env, "COPY_READ_TIMEOUT_SECONDS", 30)?;
         Ok(Self {
@@ -140,6 +149,7 @@ impl CopierConfig {
             deadline_margin: Duration::from_secs(margin),
             max_redirects,
             max_attempts,
+            inline_retries,
             connect_timeout: Duration::from_secs(connect.max(1)),
             read_timeout: Duration::from_secs(read.max(1)),
         })
@@ -151,6 +161,7 @@ impl CopierConfig {
             max_parts_in_flight: self.max_parts_in_flight,
             lease: self.lease,
             max_attempts: self.max_attempts,
+            inline_retries: self.inline_retries,
         }
     }
 
@@ -198,6 +209,7 @@ mod tests {
         assert_eq!(c.part_size, 8 * parts::MIB);
         assert_eq!(c.max_parts_in_flight, 4);
         assert_eq!(c.max_redirects, 3);
+        assert_eq!(c.inline_retries, 4);
         assert_eq!(c.policy, SourcePolicy::production_default());
         assert!(matches!(
             CopierConfig::from_env(&env(&[("COPIES_TABLE", "c")])),
@@ -212,6 +224,7 @@ mod tests {
             ("COPY_MAX_PARTS_IN_FLIGHT", "0"),
             ("ALLOWED_SOURCE_HOSTS", "*.com"),
             ("COPY_MAX_REDIRECTS", "x"),
+            ("COPY_INLINE_RETRIES", "11"),
         ] {
             let mut e = env(&BASE);
             e.insert(var.into(), value.into());

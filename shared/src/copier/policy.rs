@@ -19,12 +19,18 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use url::{Host, Url};
 
 /// The storage hosts that appear in the JaaS catalogue's links: Oracle Cloud object storage,
-/// 8x8's own domain and the S3 presigned URL used for rtcstats.
+/// 8x8's own domain and S3 presigned URLs (rtcstats), in their virtual-hosted
+/// (`<bucket>.s3.amazonaws.com`, `<bucket>.s3.<region>.amazonaws.com`) and path-style
+/// (`s3.amazonaws.com`, `s3.<region>.amazonaws.com`) forms. Not `*.amazonaws.com`: that would
+/// admit any load balancer, API Gateway or other endpoint anyone can create there.
 pub const DEFAULT_SOURCE_HOSTS: &[&str] = &[
     "objectstorage.*.oraclecloud.com",
     "8x8.vc",
     "*.8x8.vc",
-    "*.amazonaws.com",
+    "*.s3.amazonaws.com",
+    "*.s3.*.amazonaws.com",
+    "s3.amazonaws.com",
+    "s3.*.amazonaws.com",
 ];
 
 /// Why a URL or address is refused. Safe to log: it names the host class, never the URL.
@@ -74,6 +80,18 @@ impl HostPattern {
             return Err(format!("host pattern {raw:?} is too broad"));
         }
         Ok(Self { labels })
+    }
+
+    /// Whether this pattern names exactly the address `ip` (an exact IPv4 pattern such as
+    /// `1.2.3.4`). A hostname pattern, and any pattern with a wildcard, never matches an address.
+    pub fn matches_ip(&self, ip: IpAddr) -> bool {
+        match ip {
+            IpAddr::V4(v4) => {
+                !self.labels.iter().any(|l| l == "*") && self.labels.join(".") == v4.to_string()
+            }
+            // Patterns cannot spell an IPv6 address.
+            IpAddr::V6(_) => false,
+        }
     }
 
     pub fn matches(&self, host: &str) -> bool {
@@ -145,7 +163,8 @@ impl SourcePolicy {
         &self.patterns
     }
 
-    /// Checks scheme, userinfo, host pattern and (for IP literals) the address. A domain name
+    /// Checks scheme, userinfo, host pattern and (for IP literals) the address: an IP-literal
+    /// host must be public unicast *and* listed (a hostname pattern never admits it). A domain name
     /// that passes still has its resolved addresses checked with [`check_ip`] before connecting.
     pub fn check_url(&self, url: &Url) -> Result<(), Refusal> {
         if !url.username().is_empty() || url.password().is_some() {
@@ -162,9 +181,9 @@ impl SourcePolicy {
         }
         match url.host() {
             None => Err(Refusal::InvalidUrl),
-            // Checked directly: no DNS involved, and no pattern can name an address.
-            Some(Host::Ipv4(ip)) => check_ip(IpAddr::V4(ip)),
-            Some(Host::Ipv6(ip)) => check_ip(IpAddr::V6(ip)),
+            // Checked directly (no DNS involved), then against the list like any host.
+            Some(Host::Ipv4(ip)) => self.check_literal(IpAddr::V4(ip)),
+            Some(Host::Ipv6(ip)) => self.check_literal(IpAddr::V6(ip)),
             Some(Host::Domain(d)) => {
                 if self.patterns.iter().any(|p| p.matches(d)) {
                     Ok(())
@@ -172,6 +191,15 @@ impl SourcePolicy {
                     Err(Refusal::HostNotAllowed(d.to_owned()))
                 }
             }
+        }
+    }
+
+    fn check_literal(&self, ip: IpAddr) -> Result<(), Refusal> {
+        check_ip(ip)?;
+        if self.patterns.iter().any(|p| p.matches_ip(ip)) {
+            Ok(())
+        } else {
+            Err(Refusal::HostNotAllowed(ip.to_string()))
         }
     }
 
@@ -190,7 +218,8 @@ impl SourcePolicy {
 /// Refuses every address that is not public unicast: loopback, private (RFC 1918), CGNAT,
 /// link-local (incl. the 169.254.169.254 metadata service), ULA, unspecified, multicast,
 /// broadcast, documentation and reserved ranges, and IPv6 forms that embed such an IPv4
-/// address (IPv4-mapped, IPv4-compatible, NAT64, 6to4).
+/// address (IPv4-mapped, IPv4-compatible, NAT64, 6to4), and local-use NAT64 64:ff9b:1::/48
+/// (RFC 8215: translates to whatever IPv4 space the operator chose, internal included).
 pub fn check_ip(ip: IpAddr) -> Result<(), Refusal> {
     if is_public(ip) {
         Ok(())
@@ -237,6 +266,7 @@ fn is_public_v6(ip: Ipv6Addr) -> bool {
         || (seg[0] & 0xff00) == 0xff00      // multicast
         || (seg[0] == 0x2001 && seg[1] == 0x0db8) // documentation
         || (seg[0] == 0x0100 && seg[1..4] == [0, 0, 0]) // discard-only 100::/64
+        || (seg[0] == 0x0064 && seg[1] == 0xff9b && seg[2] == 0x0001) // local-use NAT64 64:ff9b:1::/48
         || seg[0] == 0) // any other ::/16 form (IPv4-compatible, reserved)
 }
 
@@ -352,6 +382,83 @@ mod tests {
                 "{url} should be refused as an address"
             );
         }
+    }
+
+    #[test]
+    fn ip_literals_must_be_listed_like_any_host() {
+        let p = prod();
+        for url in [
+            "https://1.2.3.4/x",
+            "https://8.8.8.8/x",
+            "https://[2606:4700::1111]/x",
+        ] {
+            assert!(
+                matches!(refused(&p, url), Refusal::HostNotAllowed(_)),
+                "{url} is public but not listed"
+            );
+        }
+        // Documentation range: refused as an address before the list is consulted.
+        assert!(matches!(
+            refused(&p, "https://[2001:db8::1]/x"),
+            Refusal::Address(_)
+        ));
+        // Wildcard hostname patterns never match an address.
+        let wild = SourcePolicy::new(
+            vec![
+                HostPattern::parse("*.3.4").expect("p"),
+                HostPattern::parse("*.example.org").expect("p"),
+            ],
+            false,
+        );
+        assert_eq!(
+            refused(&wild, "https://1.2.3.4/x"),
+            Refusal::HostNotAllowed("1.2.3.4".into())
+        );
+        // An exact address pattern admits that public address only.
+        let exact = SourcePolicy::new(vec![HostPattern::parse("8.8.8.8").expect("p")], false);
+        exact.check("https://8.8.8.8/x", None).expect("listed");
+        assert!(matches!(
+            refused(&exact, "https://8.8.4.4/x"),
+            Refusal::HostNotAllowed(_)
+        ));
+    }
+
+    #[test]
+    fn only_s3_hosts_of_amazonaws_are_allowed_by_default() {
+        let p = prod();
+        for url in [
+            "https://jitsi-micros-rtcstats-server.s3.us-west-2.amazonaws.com/a.gz",
+            "https://bucket.s3.amazonaws.com/a.gz",
+            "https://s3.us-west-2.amazonaws.com/bucket/a.gz",
+            "https://s3.amazonaws.com/bucket/a.gz",
+        ] {
+            p.check(url, None).expect(url);
+        }
+        for url in [
+            "https://my-lb-123.us-west-2.elb.amazonaws.com/x",
+            "https://abc123.execute-api.us-east-1.amazonaws.com/prod/x",
+            "https://ec2-1-2-3-4.compute-1.amazonaws.com/x",
+            "https://sqs.us-east-1.amazonaws.com/x",
+            "https://abc.lambda-url.us-east-1.on.aws/x",
+        ] {
+            assert!(
+                matches!(refused(&p, url), Refusal::HostNotAllowed(_)),
+                "{url} must not be allowed"
+            );
+        }
+    }
+
+    #[test]
+    fn local_use_nat64_is_refused() {
+        for ip in [
+            "64:ff9b:1::a00:1",
+            "64:ff9b:1:ffff::808:808",
+            "64:ff9b:1::1",
+        ] {
+            assert!(check_ip(ip.parse().expect("ip")).is_err(), "{ip}");
+        }
+        // Well-known NAT64 of a public address stays allowed.
+        check_ip("64:ff9b::808:808".parse().expect("ip")).expect("public via NAT64");
     }
 
     #[test]

@@ -153,6 +153,26 @@ pub struct CopySettings {
     /// The queue's maxReceiveCount: on the last delivery a retryable failure also aborts the
     /// upload and marks the job failed (it is still returned, so SQS moves it to the DLQ).
     pub max_attempts: Option<u32>,
+    /// Retryable failures of a file copy retried within the invocation (resuming from the last
+    /// checkpointed part, after [`inline_backoff`]) before the attempt ends.
+    pub inline_retries: u32,
+}
+
+/// The pause before inline retry `n` (0-based): 0.5 s, 1 s, 2 s, 4 s, then 8 s at most.
+pub fn inline_backoff(n: u32) -> Duration {
+    Duration::from_millis(500u64 << n.min(4))
+}
+
+/// Whether a failure may be retried within the invocation: retryable, not a restart of the
+/// upload, and not a lost lease (another copier owns the job now).
+fn retry_inline(f: &CopyFailure) -> bool {
+    f.class == FailureClass::Retryable
+        && !f.restart
+        && !f
+            .source
+            .as_ref()
+            .and_then(|s| s.downcast_ref::<StateError>())
+            .is_some_and(|e| e.lease_lost)
 }
 
 /// One delivery of one job.
@@ -195,11 +215,13 @@ struct FileDone {
     sha256: String,
 }
 
-/// Where to persist progress of a resumable copy.
+/// Where to persist progress of a resumable copy. `stored` mirrors what the store holds after
+/// each successful write (the upload and its checkpoint): an inline retry resumes from it.
 #[derive(Debug, Clone, Copy)]
 struct Persist<'a> {
     job_id: &'a str,
     owner: &'a str,
+    stored: &'a std::sync::Mutex<Option<UploadProgress>>,
 }
 
 /// The copier: state store, object sink, origin.
@@ -311,30 +333,7 @@ impl<S: CopyStateStore, K: MultipartSink, O: Origin> CopyService<S, K, O> {
         } else if job.kind == FileKind::Screenshots {
             self.copy_screenshots(job, attempt, screenshots_done).await
         } else {
-            let key = layout::object_key(job);
-            self.copy_file(
-                job,
-                job.link.expose(),
-                &key,
-                progress,
-                Some(Persist {
-                    job_id: &job.job_id,
-                    owner: &attempt.owner,
-                }),
-                attempt.stop_at,
-            )
-            .await
-            .map(|done| {
-                (
-                    CopyResult {
-                        key,
-                        bytes: done.bytes,
-                        sha256: done.sha256,
-                        objects: 1,
-                    },
-                    done.transferred,
-                )
-            })
+            self.copy_with_inline_retries(job, attempt, progress).await
         };
         match result {
             Ok((copied, transferred)) => {
@@ -346,6 +345,64 @@ impl<S: CopyStateStore, K: MultipartSink, O: Origin> CopyService<S, K, O> {
                 Ok(Done::Copied(copied))
             }
             Err((failure, live)) => Err(self.settle(job, attempt, failure, live).await),
+        }
+    }
+
+    /// Copies a file job; a retryable failure is retried here (after a short growing pause,
+    /// while `stop_at` leaves time) from the last checkpointed part, through the same resume
+    /// path a later delivery would take (the checkpoint, then ListParts).
+    async fn copy_with_inline_retries(
+        &self,
+        job: &CopyJob,
+        attempt: &Attempt,
+        progress: Option<UploadProgress>,
+    ) -> Result<(CopyResult, u64), Failed> {
+        let key = layout::object_key(job);
+        let stored = std::sync::Mutex::new(progress);
+        let mut retries = 0;
+        loop {
+            let progress = stored.lock().unwrap_or_else(|p| p.into_inner()).clone();
+            let persist = Persist {
+                job_id: &job.job_id,
+                owner: &attempt.owner,
+                stored: &stored,
+            };
+            let failure = match self
+                .copy_file(
+                    job,
+                    job.link.expose(),
+                    &key,
+                    progress,
+                    Some(persist),
+                    attempt.stop_at,
+                )
+                .await
+            {
+                Ok(done) => {
+                    return Ok((
+                        CopyResult {
+                            key,
+                            bytes: done.bytes,
+                            sha256: done.sha256,
+                            objects: 1,
+                        },
+                        done.transferred,
+                    ));
+                }
+                Err(failed) => failed,
+            };
+            let pause = inline_backoff(retries);
+            if retries >= self.settings.inline_retries
+                || !retry_inline(&failure.0)
+                || Instant::now() + pause >= attempt.stop_at
+                || now_ms() >= job.link_expires_at
+            {
+                return Err(failure);
+            }
+            retries += 1;
+            warn!(job_id = %job.job_id, retry = retries, error = %super::error_chain(&failure.0), "transient copy failure; retrying within this invocation");
+            metrics::count("CopyInlineRetries", 1.0);
+            tokio::time::sleep(pause).await;
         }
     }
 
@@ -651,6 +708,9 @@ impl<S: CopyStateStore, K: MultipartSink, O: Origin> CopyService<S, K, O> {
                 {
                     return Err((e.into(), live(&Some(p))));
                 }
+                if let Some(ps) = persist {
+                    *ps.stored.lock().unwrap_or_else(|e| e.into_inner()) = Some(p.clone());
+                }
                 p
             }
         };
@@ -725,6 +785,9 @@ impl<S: CopyStateStore, K: MultipartSink, O: Origin> CopyService<S, K, O> {
             self.store
                 .record_checkpoint(ps.job_id, ps.owner, &cp, self.lease_until())
                 .await?;
+            if let Some(p) = ps.stored.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
+                p.checkpoint = Some(cp);
+            }
         }
         Ok(())
     }
@@ -925,5 +988,32 @@ impl<S: CopyStateStore, K: MultipartSink, O: Origin> CopyService<S, K, O> {
             transferred,
             sha256,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn inline_backoff_grows_and_is_capped() {
+        let ms: Vec<u128> = (0..7).map(|n| inline_backoff(n).as_millis()).collect();
+        assert_eq!(ms, vec![500, 1000, 2000, 4000, 8000, 8000, 8000]);
+    }
+
+    #[test]
+    fn only_plain_retryable_failures_are_retried_inline() {
+        assert!(retry_inline(&CopyFailure::retryable("reset")));
+        assert!(retry_inline(&CopyFailure::from(OriginError::Status(503))));
+        assert!(!retry_inline(&CopyFailure::permanent("gone")));
+        assert!(!retry_inline(&CopyFailure::interrupted()));
+        assert!(!retry_inline(&CopyFailure::new(FailureClass::Busy, "busy")));
+        assert!(!retry_inline(&CopyFailure::from(OriginError::Status(416))));
+        let lost = StateError {
+            operation: "UpdateItem",
+            lease_lost: true,
+            source: None,
+        };
+        assert!(!retry_inline(&CopyFailure::from(lost)));
     }
 }
