@@ -15,6 +15,10 @@ pub const JOB_VERSION: u32 = 1;
 
 const HOUR_MS: i64 = 3_600_000;
 
+/// The latest instant a job carries (Unix ms, year 2286: 13 digits). Payload times are
+/// untrusted: anything later is clamped here so later arithmetic and sort keys stay sane.
+pub const MAX_TIME_MS: i64 = 9_999_999_999_999;
+
 /// What kind of file a job copies. Determines the S3 key segment and link validity.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -226,9 +230,10 @@ pub fn plan_job(
             field,
         });
     };
+    // A non-positive expiry is nonsense: treated as absent (the default validity applies).
     let expiration = match kind {
         FileKind::Rtcstats => None,
-        _ => int("linkExpiration"),
+        _ => int("linkExpiration").filter(|e| *e > 0),
     };
     let meta = match kind {
         FileKind::Recording => FileMeta {
@@ -263,7 +268,8 @@ pub fn plan_job(
         kind,
         link: Link::new(link),
         link_expires_at: expiration
-            .unwrap_or_else(|| event_time.saturating_add(kind.default_validity_ms())),
+            .unwrap_or_else(|| event_time.saturating_add(kind.default_validity_ms()))
+            .clamp(0, MAX_TIME_MS),
         source: SourceEvent {
             stored_key: stored_key.to_owned(),
             event_type: event.event_type.clone(),
@@ -431,5 +437,72 @@ mod tests {
         .expect("ok");
         let job = plan_job(&ev, "k", 0).expect("ok").expect("job");
         assert_eq!(job.link.expose(), "https://x.example/v2");
+    }
+
+    fn job_with(timestamp: &str, data: &str) -> CopyJob {
+        let sep = if data.is_empty() { "" } else { "," };
+        let body = format!(
+            r#"{{"eventType":"VIDEO_SEGMENT_UPLOADED","timestamp":{timestamp},"data":{{{data}{sep}"preAuthenticatedLink":"https://x.example/v"}}}}"#
+        );
+        let ev = JaasEvent::parse(body.as_bytes()).expect("parses");
+        plan_job(&ev, "k", 1_000).expect("ok").expect("job")
+    }
+
+    #[test]
+    fn untrusted_numbers_at_the_extremes_never_panic_or_wrap() {
+        let max = i64::MAX.to_string();
+        let min = i64::MIN.to_string();
+        let times = [
+            max.as_str(),
+            min.as_str(),
+            "1e30",
+            "-1e30",
+            r#""NaN""#,
+            r#""inf""#,
+            r#""1e30""#,
+            "null",
+        ];
+        for ts in times {
+            for exp in times {
+                for (start, end) in [(min.as_str(), max.as_str()), (max.as_str(), min.as_str())] {
+                    let job = job_with(
+                        ts,
+                        &format!(
+                            r#""linkExpiration":{exp},"startTimestamp":{start},"endTimestamp":{end}"#
+                        ),
+                    );
+                    assert!(
+                        (0..=MAX_TIME_MS).contains(&job.link_expires_at),
+                        "{ts} {exp}: {}",
+                        job.link_expires_at
+                    );
+                    assert_eq!(job.meta.duration_sec, None, "{start}..{end}");
+                }
+            }
+        }
+        // An expiry far in the future is far in the future, not expired.
+        assert_eq!(
+            job_with("1", &format!(r#""linkExpiration":{max}"#)).link_expires_at,
+            MAX_TIME_MS
+        );
+        assert_eq!(
+            job_with("1", r#""linkExpiration":1e30"#).link_expires_at,
+            MAX_TIME_MS
+        );
+        // An event time far in the future plus the validity does not wrap into the past.
+        assert_eq!(job_with(&max, "").link_expires_at, MAX_TIME_MS);
+        assert_eq!(job_with("1e30", "").link_expires_at, MAX_TIME_MS);
+        // A negative or unreadable expiry falls back to event time + validity.
+        let day = 24 * HOUR_MS;
+        assert_eq!(
+            job_with("5", &format!(r#""linkExpiration":{min}"#)).link_expires_at,
+            5 + day
+        );
+        assert_eq!(
+            job_with("5", r#""linkExpiration":"NaN""#).link_expires_at,
+            5 + day
+        );
+        // A very old event time saturates instead of wrapping.
+        assert_eq!(job_with(&min, "").link_expires_at, 0);
     }
 }

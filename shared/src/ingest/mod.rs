@@ -65,7 +65,7 @@ impl IngestConfig {
             return Err(ConfigError::Missing("JAAS_WEBHOOK_SECRETS"));
         }
         let retention_days: Option<u64> = config::parsed_opt(env, "EVENT_RETENTION_DAYS")?;
-        let retention = retention_days.map(|d| Duration::from_secs(d * 86_400));
+        let retention = retention_days.map(|d| Duration::from_secs(d.saturating_mul(86_400)));
         if let Some(r) = retention
             && verifier.tolerance() >= r
         {
@@ -152,8 +152,10 @@ impl<S: EventStore, Q: JobQueue, B: BlobStore> IngestService<S, Q, B> {
             blobs,
             verifier: config.verifier.clone(),
             max_body_bytes: config.max_body_bytes,
-            lease_ms: config.enqueue_lease.as_millis() as i64,
-            retention_secs: config.retention.map(|r| r.as_secs() as i64),
+            lease_ms: i64::try_from(config.enqueue_lease.as_millis()).unwrap_or(i64::MAX),
+            retention_secs: config
+                .retention
+                .map(|r| i64::try_from(r.as_secs()).unwrap_or(i64::MAX)),
         }
     }
 
@@ -304,7 +306,7 @@ impl<S: EventStore, Q: JobQueue, B: BlobStore> IngestService<S, Q, B> {
             conflict_of: conflict_of.map(str::to_owned),
             job_id: job.as_ref().map(|j| j.job_id.clone()),
             job_state: job.as_ref().map(|_| JobState::Sending {
-                lease_until_ms: now_ms + self.lease_ms,
+                lease_until_ms: now_ms.saturating_add(self.lease_ms),
             }),
             expires_at_secs: self.expiry(now_ms),
         };
@@ -325,7 +327,7 @@ impl<S: EventStore, Q: JobQueue, B: BlobStore> IngestService<S, Q, B> {
                     }
                     if !self
                         .store
-                        .claim_enqueue(key, sha, now_ms, now_ms + self.lease_ms)
+                        .claim_enqueue(key, sha, now_ms, now_ms.saturating_add(self.lease_ms))
                         .await?
                     {
                         return Err(Failure::InProgress);
@@ -420,7 +422,8 @@ impl<S: EventStore, Q: JobQueue, B: BlobStore> IngestService<S, Q, B> {
     }
 
     fn expiry(&self, now_ms: i64) -> Option<i64> {
-        self.retention_secs.map(|r| now_ms / 1000 + r)
+        self.retention_secs
+            .map(|r| now_ms.div_euclid(1000).saturating_add(r))
     }
 }
 
@@ -437,4 +440,77 @@ fn redacted_headers(headers: &HeaderMap) -> Vec<(String, String)> {
             (name, value)
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    /// Ports that are never called: the tests below exercise pure arithmetic only.
+    struct Never;
+
+    impl EventStore for Never {
+        async fn put_if_absent(&self, _: &EventRecord) -> Result<PutOutcome, StoreError> {
+            unreachable!()
+        }
+        async fn claim_enqueue(
+            &self,
+            _: &str,
+            _: &str,
+            _: i64,
+            _: i64,
+        ) -> Result<bool, StoreError> {
+            unreachable!()
+        }
+        async fn mark_queued(&self, _: &str) -> Result<(), StoreError> {
+            unreachable!()
+        }
+        async fn release_enqueue(&self, _: &str) -> Result<(), StoreError> {
+            unreachable!()
+        }
+        async fn put_quarantine(&self, _: &QuarantineRecord) -> Result<(), StoreError> {
+            unreachable!()
+        }
+    }
+
+    impl JobQueue for Never {
+        async fn enqueue(&self, _: &CopyJob) -> Result<(), ports::QueueError> {
+            unreachable!()
+        }
+    }
+
+    impl BlobStore for Never {
+        async fn put(&self, _: &str, _: Vec<u8>, _: &str) -> Result<(), ports::BlobError> {
+            unreachable!()
+        }
+    }
+
+    #[test]
+    fn huge_lease_and_retention_saturate_instead_of_wrapping() {
+        let env: HashMap<String, String> = [
+            ("EVENTS_TABLE", "t"),
+            ("JOBS_QUEUE_URL", "q"),
+            ("PAYLOAD_BUCKET", "b"),
+            ("JAAS_WEBHOOK_SECRETS", "s"),
+            ("EVENT_RETENTION_DAYS", "18446744073709551615"),
+            ("ENQUEUE_LEASE_SECONDS", "18446744073709551615"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        let config = IngestConfig::from_env(&env).expect("valid");
+        let svc = IngestService::new(Never, Never, Never, &config);
+        assert_eq!(svc.lease_ms, i64::MAX);
+        assert_eq!(svc.retention_secs, Some(i64::MAX));
+        for now in [i64::MIN, -1, 0, 1_700_000_000_000, i64::MAX] {
+            assert_eq!(
+                svc.expiry(now),
+                Some(now.div_euclid(1000).saturating_add(i64::MAX))
+            );
+            assert!(svc.expiry(now) >= Some(now.div_euclid(1000)));
+            let _ = now.saturating_add(svc.lease_ms);
+        }
+    }
 }
