@@ -74,6 +74,7 @@ fn record_item(r: &EventRecord) -> HashMap<String, AttributeValue> {
     item.insert(a::TIMESTAMP.into(), n(r.timestamp_ms));
     item.insert(a::RECEIVED_AT.into(), n(r.received_at_ms));
     item.insert(a::PAYLOAD_SHA256.into(), s(&r.payload_sha256));
+    item.insert(a::ATTEMPT.into(), s(&r.attempt));
     payload_attrs(&mut item, &r.payload, true);
     if let Some(session) = &r.session_id {
         item.insert(a::SESSION_ID.into(), s(session));
@@ -161,6 +162,7 @@ impl EventStore for DynamoEventStore {
                             .and_then(|v| v.as_s().ok())
                             .cloned(),
                         job_state: job_state_of(&old),
+                        attempt: old.get(a::ATTEMPT).and_then(|v| v.as_s().ok()).cloned(),
                     }))
                 }
                 _ => Err(err("PutItem")(super::boxed(e))),

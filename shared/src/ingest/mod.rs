@@ -230,7 +230,11 @@ impl<S: EventStore, Q: JobQueue, B: BlobStore> IngestService<S, Q, B> {
             .idempotency_key
             .clone()
             .unwrap_or_else(|| format!("sha256:{sha}"));
-        let result = match self.write(&event, &key, &payload, &sha, None, now_ms).await {
+        let attempt = attempt_token(now_ms);
+        let result = match self
+            .write(&event, &key, &payload, &sha, None, &attempt, now_ms)
+            .await
+        {
             Ok(Written::Created) => Ok(IngestOutcome::Stored),
             Ok(Written::Duplicate) => Ok(IngestOutcome::Duplicate),
             Ok(Written::KeyTakenByOtherPayload) => {
@@ -239,7 +243,15 @@ impl<S: EventStore, Q: JobQueue, B: BlobStore> IngestService<S, Q, B> {
                 let conflict_key = format!("{key}#conflict#{sha}");
                 warn!("idempotencyKey reused with a different payload; kept under a derived key");
                 match self
-                    .write(&event, &conflict_key, &payload, &sha, Some(&key), now_ms)
+                    .write(
+                        &event,
+                        &conflict_key,
+                        &payload,
+                        &sha,
+                        Some(&key),
+                        &attempt,
+                        now_ms,
+                    )
                     .await
                 {
                     Ok(Written::Created) => Ok(IngestOutcome::Conflict),
@@ -267,6 +279,7 @@ impl<S: EventStore, Q: JobQueue, B: BlobStore> IngestService<S, Q, B> {
     }
 
     /// The one conditional write, then whatever job bookkeeping the outcome calls for.
+    #[allow(clippy::too_many_arguments)]
     async fn write(
         &self,
         event: &JaasEvent,
@@ -274,6 +287,7 @@ impl<S: EventStore, Q: JobQueue, B: BlobStore> IngestService<S, Q, B> {
         payload: &StoredPayload,
         sha: &str,
         conflict_of: Option<&str>,
+        attempt: &str,
         now_ms: i64,
     ) -> Result<Written, Failure> {
         let job = match plan_job(event, key, now_ms) {
@@ -309,8 +323,18 @@ impl<S: EventStore, Q: JobQueue, B: BlobStore> IngestService<S, Q, B> {
                 lease_until_ms: now_ms.saturating_add(self.lease_ms),
             }),
             expires_at_secs: self.expiry(now_ms),
+            attempt: attempt.to_owned(),
         };
-        match self.store.put_if_absent(&record).await? {
+        let outcome = match self.store.put_if_absent(&record).await? {
+            // Our own write, applied, whose answer was lost: the SDK's retry met it. The
+            // lease in it is ours, so this delivery goes on as the one that created it.
+            PutOutcome::Exists(old) if old.attempt.as_deref() == Some(attempt) => {
+                info!("write met its own applied item (answer lost): continuing as created");
+                PutOutcome::Created
+            }
+            other => other,
+        };
+        match outcome {
             PutOutcome::Created => {
                 if let Some(job) = &job {
                     self.enqueue(key, job).await?;
@@ -427,6 +451,18 @@ impl<S: EventStore, Q: JobQueue, B: BlobStore> IngestService<S, Q, B> {
     }
 }
 
+/// A random token per delivery: 128 bits from std's randomly keyed hasher over the time and a
+/// process-wide counter (no two calls in a process hash the same input).
+fn attempt_token(now_ms: i64) -> String {
+    use std::hash::{BuildHasher, RandomState};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let hi = RandomState::new().hash_one((now_ms, n, 0u8));
+    let lo = RandomState::new().hash_one((now_ms, n, 1u8));
+    format!("{hi:016x}{lo:016x}")
+}
+
 fn redacted_headers(headers: &HeaderMap) -> Vec<(String, String)> {
     headers
         .iter()
@@ -485,6 +521,13 @@ mod tests {
         async fn put(&self, _: &str, _: Vec<u8>, _: &str) -> Result<(), ports::BlobError> {
             unreachable!()
         }
+    }
+
+    #[test]
+    fn attempt_tokens_differ_per_delivery() {
+        let tokens: std::collections::HashSet<_> = (0..1000).map(|_| attempt_token(5)).collect();
+        assert_eq!(tokens.len(), 1000);
+        assert!(tokens.iter().all(|t| t.len() == 32));
     }
 
     #[test]
