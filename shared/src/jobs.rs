@@ -6,12 +6,18 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::jaas::{EventData, JaasEvent};
+use serde_json::Value;
+
+use crate::jaas::{EventType, JaasEvent, lenient};
 
 /// Current job message version. Consumers refuse versions they do not know.
 pub const JOB_VERSION: u32 = 1;
 
 const HOUR_MS: i64 = 3_600_000;
+
+/// The latest instant a job carries (Unix ms, year 2286: 13 digits). Payload times are
+/// untrusted: anything later is clamped here so later arithmetic and sort keys stay sane.
+pub const MAX_TIME_MS: i64 = 9_999_999_999_999;
 
 /// What kind of file a job copies. Determines the S3 key segment and link validity.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -186,91 +192,73 @@ pub struct MissingLink {
 
 /// Decides which file (if any) an event asks us to copy. Pure: no I/O, no clock (the
 /// receive time is passed in and used only when the event has no timestamp).
+///
+/// Reads the few fields it needs from the raw `data` by path, each on its own: a sibling
+/// field that does not fit its type (which makes the typed `data` fail) never costs the
+/// file. A field of the wrong type is treated as absent.
 pub fn plan_job(
     event: &JaasEvent,
     stored_key: &str,
     received_at_ms: i64,
 ) -> Result<Option<CopyJob>, MissingLink> {
-    let (kind, field, link, expiration, meta) = match &event.data {
-        EventData::RecordingUploaded(d) => (
-            FileKind::Recording,
-            "preAuthenticatedLink",
-            &d.pre_authenticated_link,
-            d.link_expiration,
-            FileMeta {
-                duration_sec: d.duration_sec,
-                recording_session_id: d.recording_session_id.clone(),
-                ..FileMeta::default()
-            },
-        ),
-        EventData::TranscriptionUploaded(d) => (
-            FileKind::Transcription,
-            "preAuthenticatedLink",
-            &d.pre_authenticated_link,
-            d.link_expiration,
-            FileMeta::default(),
-        ),
-        EventData::ChatUploaded(d) => (
-            FileKind::Chat,
-            "preAuthenticatedLink",
-            &d.pre_authenticated_link,
-            d.link_expiration,
-            FileMeta::default(),
-        ),
-        EventData::VideoSegmentUploaded(d) => (
-            FileKind::VideoSegment,
-            "preAuthenticatedLink",
-            &d.pre_authenticated_link,
-            d.link_expiration,
-            FileMeta {
-                duration_sec: match (d.start_timestamp, d.end_timestamp) {
-                    (Some(s), Some(e)) if e >= s => Some((e - s) / 1000),
-                    _ => None,
-                },
-                recording_session_id: d.recording_session_id.clone(),
-                ..FileMeta::default()
-            },
-        ),
-        EventData::DocumentAdded(d) => (
-            FileKind::Document,
-            "preAuthenticatedLink",
-            &d.pre_authenticated_link,
-            d.link_expiration,
-            FileMeta {
-                file_name: d.file_name.clone(),
-                file_size: d.file_size,
-                ..FileMeta::default()
-            },
-        ),
-        EventData::ScreenSharingHistory(d) => (
-            FileKind::Screenshots,
-            "preAuthenticatedLink",
-            // Prefer the plain list; the V2 (paginated) variant when only it is given.
-            if d.pre_authenticated_link.is_some() {
-                &d.pre_authenticated_link
-            } else {
-                &d.pre_authenticated_link_v2
-            },
-            d.link_expiration,
-            FileMeta::default(),
-        ),
-        EventData::RtcstatsUploaded(d) => (
-            FileKind::Rtcstats,
-            "statsUrl",
-            &d.stats_url,
-            None,
-            FileMeta {
-                participant_id: d.participant_id.clone(),
-                ..FileMeta::default()
-            },
-        ),
+    let data = &event.raw_data;
+    let text = |name: &str| data.get(name).and_then(lenient::string_of);
+    let int = |name: &str| data.get(name).and_then(lenient::i64_of);
+    let link_at = |name: &str| {
+        data.get(name)
+            .and_then(Value::as_str)
+            .filter(|l| !l.trim().is_empty())
+    };
+    let (kind, field) = match event.known_type() {
+        Some(EventType::RecordingUploaded) => (FileKind::Recording, "preAuthenticatedLink"),
+        Some(EventType::TranscriptionUploaded) => (FileKind::Transcription, "preAuthenticatedLink"),
+        Some(EventType::ChatUploaded) => (FileKind::Chat, "preAuthenticatedLink"),
+        Some(EventType::VideoSegmentUploaded) => (FileKind::VideoSegment, "preAuthenticatedLink"),
+        Some(EventType::DocumentAdded) => (FileKind::Document, "preAuthenticatedLink"),
+        Some(EventType::ScreenSharingHistory) => (FileKind::Screenshots, "preAuthenticatedLink"),
+        Some(EventType::RtcstatsUploaded) => (FileKind::Rtcstats, "statsUrl"),
         _ => return Ok(None),
     };
-    let Some(link) = link.as_deref().filter(|l| !l.trim().is_empty()) else {
+    let link = match kind {
+        // Prefer the plain list; the V2 (paginated) variant when only it is given.
+        FileKind::Screenshots => link_at(field).or_else(|| link_at("preAuthenticatedLinkV2")),
+        _ => link_at(field),
+    };
+    let Some(link) = link else {
         return Err(MissingLink {
             event_type: event.event_type.clone(),
             field,
         });
+    };
+    // A non-positive expiry is nonsense: treated as absent (the default validity applies).
+    let expiration = match kind {
+        FileKind::Rtcstats => None,
+        _ => int("linkExpiration").filter(|e| *e > 0),
+    };
+    let meta = match kind {
+        FileKind::Recording => FileMeta {
+            duration_sec: int("durationSec"),
+            recording_session_id: text("recordingSessionId"),
+            ..FileMeta::default()
+        },
+        FileKind::VideoSegment => FileMeta {
+            duration_sec: match (int("startTimestamp"), int("endTimestamp")) {
+                (Some(s), Some(e)) if e >= s => e.checked_sub(s).map(|d| d / 1000),
+                _ => None,
+            },
+            recording_session_id: text("recordingSessionId"),
+            ..FileMeta::default()
+        },
+        FileKind::Document => FileMeta {
+            file_name: text("fileName"),
+            file_size: int("fileSize"),
+            ..FileMeta::default()
+        },
+        FileKind::Rtcstats => FileMeta {
+            participant_id: text("participantId"),
+            ..FileMeta::default()
+        },
+        _ => FileMeta::default(),
     };
     let event_time = event.timestamp.unwrap_or(received_at_ms);
     Ok(Some(CopyJob {
@@ -279,7 +267,9 @@ pub fn plan_job(
         provider: "jaas".to_owned(),
         kind,
         link: Link::new(link),
-        link_expires_at: expiration.unwrap_or(event_time + kind.default_validity_ms()),
+        link_expires_at: expiration
+            .unwrap_or_else(|| event_time.saturating_add(kind.default_validity_ms()))
+            .clamp(0, MAX_TIME_MS),
         source: SourceEvent {
             stored_key: stored_key.to_owned(),
             event_type: event.event_type.clone(),
@@ -365,5 +355,154 @@ mod tests {
         let ev = JaasEvent::parse(br#"{"eventType":"RECORDING_UPLOADED","data":{}}"#).expect("ok");
         let err = plan_job(&ev, "k", 0).unwrap_err();
         assert_eq!(err.field, "preAuthenticatedLink");
+    }
+    #[test]
+    fn a_broken_sibling_field_never_costs_the_file() {
+        // (type, a field that breaks typed data, expected kind)
+        let cases = [
+            (
+                "RECORDING_UPLOADED",
+                r#""participants":null"#,
+                FileKind::Recording,
+            ),
+            (
+                "TRANSCRIPTION_UPLOADED",
+                r#""extra":1,"linkExpiration":{}"#,
+                FileKind::Transcription,
+            ),
+            ("CHAT_UPLOADED", r#""linkExpiration":[1]"#, FileKind::Chat),
+            (
+                "VIDEO_SEGMENT_UPLOADED",
+                r#""startTimestamp":{"a":1}"#,
+                FileKind::VideoSegment,
+            ),
+            (
+                "DOCUMENT_ADDED",
+                r#""fileName":{"x":1}"#,
+                FileKind::Document,
+            ),
+            (
+                "SCREEN_SHARING_HISTORY",
+                r#""linkExpiration":[]"#,
+                FileKind::Screenshots,
+            ),
+            (
+                "RTCSTATS_UPLOADED",
+                r#""participantId":[1,2]"#,
+                FileKind::Rtcstats,
+            ),
+        ];
+        for (ty, broken, kind) in cases {
+            let link_field = if kind == FileKind::Rtcstats {
+                "statsUrl"
+            } else {
+                "preAuthenticatedLink"
+            };
+            let body = format!(
+                r#"{{"eventType":"{ty}","timestamp":1000,"data":{{{broken},"{link_field}":"https://x.example/f"}}}}"#
+            );
+            let ev = JaasEvent::parse(body.as_bytes()).expect("parses");
+            let job = plan_job(&ev, "k", 0)
+                .unwrap_or_else(|e| panic!("{ty}: {e}"))
+                .unwrap_or_else(|| panic!("{ty}: no job"));
+            assert_eq!(job.kind, kind, "{ty}");
+            assert_eq!(job.link.expose(), "https://x.example/f", "{ty}");
+            assert_eq!(
+                job.link_expires_at,
+                1000 + kind.default_validity_ms(),
+                "{ty}: a wrong-typed linkExpiration is absent"
+            );
+        }
+        for participants in ["null", r#"["Jane"]"#, "{}"] {
+            let body = format!(
+                r#"{{"eventType":"RECORDING_UPLOADED","data":{{"participants":{participants},"preAuthenticatedLink":"https://x.example/r","durationSec":"15"}}}}"#
+            );
+            let ev = JaasEvent::parse(body.as_bytes()).expect("parses");
+            assert!(ev.data_error.is_some(), "{participants}: still flagged");
+            let job = plan_job(&ev, "k", 0).expect("plannable").expect("job");
+            assert_eq!(job.meta.duration_sec, Some(15));
+        }
+    }
+
+    #[test]
+    fn a_link_of_the_wrong_type_is_missing() {
+        let ev = JaasEvent::parse(
+            br#"{"eventType":"CHAT_UPLOADED","data":{"preAuthenticatedLink":["https://x"]}}"#,
+        )
+        .expect("ok");
+        assert!(plan_job(&ev, "k", 0).is_err());
+        let ev = JaasEvent::parse(
+            br#"{"eventType":"SCREEN_SHARING_HISTORY","data":{"preAuthenticatedLink":5,"preAuthenticatedLinkV2":"https://x.example/v2"}}"#,
+        )
+        .expect("ok");
+        let job = plan_job(&ev, "k", 0).expect("ok").expect("job");
+        assert_eq!(job.link.expose(), "https://x.example/v2");
+    }
+
+    fn job_with(timestamp: &str, data: &str) -> CopyJob {
+        let sep = if data.is_empty() { "" } else { "," };
+        let body = format!(
+            r#"{{"eventType":"VIDEO_SEGMENT_UPLOADED","timestamp":{timestamp},"data":{{{data}{sep}"preAuthenticatedLink":"https://x.example/v"}}}}"#
+        );
+        let ev = JaasEvent::parse(body.as_bytes()).expect("parses");
+        plan_job(&ev, "k", 1_000).expect("ok").expect("job")
+    }
+
+    #[test]
+    fn untrusted_numbers_at_the_extremes_never_panic_or_wrap() {
+        let max = i64::MAX.to_string();
+        let min = i64::MIN.to_string();
+        let times = [
+            max.as_str(),
+            min.as_str(),
+            "1e30",
+            "-1e30",
+            r#""NaN""#,
+            r#""inf""#,
+            r#""1e30""#,
+            "null",
+        ];
+        for ts in times {
+            for exp in times {
+                for (start, end) in [(min.as_str(), max.as_str()), (max.as_str(), min.as_str())] {
+                    let job = job_with(
+                        ts,
+                        &format!(
+                            r#""linkExpiration":{exp},"startTimestamp":{start},"endTimestamp":{end}"#
+                        ),
+                    );
+                    assert!(
+                        (0..=MAX_TIME_MS).contains(&job.link_expires_at),
+                        "{ts} {exp}: {}",
+                        job.link_expires_at
+                    );
+                    assert_eq!(job.meta.duration_sec, None, "{start}..{end}");
+                }
+            }
+        }
+        // An expiry far in the future is far in the future, not expired.
+        assert_eq!(
+            job_with("1", &format!(r#""linkExpiration":{max}"#)).link_expires_at,
+            MAX_TIME_MS
+        );
+        assert_eq!(
+            job_with("1", r#""linkExpiration":1e30"#).link_expires_at,
+            MAX_TIME_MS
+        );
+        // An event time far in the future plus the validity does not wrap into the past.
+        assert_eq!(job_with(&max, "").link_expires_at, MAX_TIME_MS);
+        assert_eq!(job_with("1e30", "").link_expires_at, MAX_TIME_MS);
+        // A negative or unreadable expiry falls back to event time + validity.
+        let day = 24 * HOUR_MS;
+        assert_eq!(
+            job_with("5", &format!(r#""linkExpiration":{min}"#)).link_expires_at,
+            5 + day
+        );
+        assert_eq!(
+            job_with("5", r#""linkExpiration":"NaN""#).link_expires_at,
+            5 + day
+        );
+        // A very old event time saturates instead of wrapping.
+        assert_eq!(job_with(&min, "").link_expires_at, 0);
     }
 }

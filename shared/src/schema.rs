@@ -67,6 +67,9 @@ pub mod event_attr {
     pub const HEADERS: &str = "headers";
     pub const REASON: &str = "reason";
     pub const EXPIRES_AT: &str = "expiresAt";
+    /// Random token of the delivery that wrote the item: a retried write that meets its own
+    /// applied item (answer lost) recognises it.
+    pub const ATTEMPT: &str = "attempt";
 }
 
 pub const EVENTS_BY_SESSION: &str = "bySession";

@@ -286,6 +286,23 @@ async fn unknown_event_types_and_misshapen_data_are_stored() {
 }
 
 #[tokio::test]
+async fn a_broken_sibling_field_still_yields_its_copy_job() {
+    let stack = Stack::new().await;
+    let svc = stack.service(&[]);
+    let body = r#"{"idempotencyKey":"sib-1","eventType":"RECORDING_UPLOADED","sessionId":"s","timestamp":1,"fqn":"a/r","data":{"participants":null,"preAuthenticatedLink":"https://x.example/rec.mp4?sig=1"}}"#;
+    assert_eq!(send(&svc, signed(body)).await.1["status"], "stored");
+    let items = stack.items().await;
+    let item = items
+        .iter()
+        .find(|i| s(i, a::KEY) == Some("sib-1"))
+        .expect("stored");
+    assert!(s(item, a::DATA_ERROR).is_some(), "still flagged");
+    let jobs = stack.jobs().await;
+    assert_eq!(jobs.len(), 1);
+    assert_eq!(jobs[0].link.expose(), "https://x.example/rec.mp4?sig=1");
+}
+
+#[tokio::test]
 async fn an_event_without_idempotency_key_is_deduplicated_by_content() {
     let stack = Stack::new().await;
     let svc = stack.service(&[]);

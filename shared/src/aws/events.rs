@@ -9,6 +9,7 @@ use crate::ingest::ports::{
     EventRecord, EventStore, ExistingEvent, JobState, PutOutcome, QuarantineRecord, StoreError,
     StoredPayload,
 };
+use crate::jobs::MAX_TIME_MS;
 use crate::schema::event_attr as a;
 
 const SENDING: &str = "sending";
@@ -45,8 +46,9 @@ fn err(
 }
 
 /// Sort key text that orders lexicographically by time: 13-digit zero-padded milliseconds.
+/// Payload times outside 0..=[`MAX_TIME_MS`] are clamped so every key keeps 13 digits.
 pub fn time_sort(ts_ms: i64, tail: &str) -> String {
-    format!("{:013}#{tail}", ts_ms.max(0))
+    format!("{:013}#{tail}", ts_ms.clamp(0, MAX_TIME_MS))
 }
 
 fn payload_attrs(item: &mut HashMap<String, AttributeValue>, payload: &StoredPayload, text: bool) {
@@ -72,6 +74,7 @@ fn record_item(r: &EventRecord) -> HashMap<String, AttributeValue> {
     item.insert(a::TIMESTAMP.into(), n(r.timestamp_ms));
     item.insert(a::RECEIVED_AT.into(), n(r.received_at_ms));
     item.insert(a::PAYLOAD_SHA256.into(), s(&r.payload_sha256));
+    item.insert(a::ATTEMPT.into(), s(&r.attempt));
     payload_attrs(&mut item, &r.payload, true);
     if let Some(session) = &r.session_id {
         item.insert(a::SESSION_ID.into(), s(session));
@@ -159,6 +162,7 @@ impl EventStore for DynamoEventStore {
                             .and_then(|v| v.as_s().ok())
                             .cloned(),
                         job_state: job_state_of(&old),
+                        attempt: old.get(a::ATTEMPT).and_then(|v| v.as_s().ok()).cloned(),
                     }))
                 }
                 _ => Err(err("PutItem")(super::boxed(e))),
@@ -268,5 +272,19 @@ impl EventStore for DynamoEventStore {
             }
             Err(e) => Err(err("PutItem(quarantine)")(super::boxed(e))),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn time_sort_keys_keep_thirteen_digits_at_the_extremes() {
+        assert_eq!(time_sort(i64::MIN, "k"), "0000000000000#k");
+        assert_eq!(time_sort(-1, "k"), "0000000000000#k");
+        assert_eq!(time_sort(i64::MAX, "k"), "9999999999999#k");
+        assert_eq!(time_sort(1_600_000_000_000, "k"), "1600000000000#k");
+        assert!(time_sort(1, "k") < time_sort(i64::MAX, "k"));
     }
 }

@@ -65,7 +65,7 @@ impl IngestConfig {
             return Err(ConfigError::Missing("JAAS_WEBHOOK_SECRETS"));
         }
         let retention_days: Option<u64> = config::parsed_opt(env, "EVENT_RETENTION_DAYS")?;
-        let retention = retention_days.map(|d| Duration::from_secs(d * 86_400));
+        let retention = retention_days.map(|d| Duration::from_secs(d.saturating_mul(86_400)));
         if let Some(r) = retention
             && verifier.tolerance() >= r
         {
@@ -152,8 +152,10 @@ impl<S: EventStore, Q: JobQueue, B: BlobStore> IngestService<S, Q, B> {
             blobs,
             verifier: config.verifier.clone(),
             max_body_bytes: config.max_body_bytes,
-            lease_ms: config.enqueue_lease.as_millis() as i64,
-            retention_secs: config.retention.map(|r| r.as_secs() as i64),
+            lease_ms: i64::try_from(config.enqueue_lease.as_millis()).unwrap_or(i64::MAX),
+            retention_secs: config
+                .retention
+                .map(|r| i64::try_from(r.as_secs()).unwrap_or(i64::MAX)),
         }
     }
 
@@ -228,7 +230,11 @@ impl<S: EventStore, Q: JobQueue, B: BlobStore> IngestService<S, Q, B> {
             .idempotency_key
             .clone()
             .unwrap_or_else(|| format!("sha256:{sha}"));
-        let result = match self.write(&event, &key, &payload, &sha, None, now_ms).await {
+        let attempt = attempt_token(now_ms);
+        let result = match self
+            .write(&event, &key, &payload, &sha, None, &attempt, now_ms)
+            .await
+        {
             Ok(Written::Created) => Ok(IngestOutcome::Stored),
             Ok(Written::Duplicate) => Ok(IngestOutcome::Duplicate),
             Ok(Written::KeyTakenByOtherPayload) => {
@@ -237,7 +243,15 @@ impl<S: EventStore, Q: JobQueue, B: BlobStore> IngestService<S, Q, B> {
                 let conflict_key = format!("{key}#conflict#{sha}");
                 warn!("idempotencyKey reused with a different payload; kept under a derived key");
                 match self
-                    .write(&event, &conflict_key, &payload, &sha, Some(&key), now_ms)
+                    .write(
+                        &event,
+                        &conflict_key,
+                        &payload,
+                        &sha,
+                        Some(&key),
+                        &attempt,
+                        now_ms,
+                    )
                     .await
                 {
                     Ok(Written::Created) => Ok(IngestOutcome::Conflict),
@@ -265,6 +279,7 @@ impl<S: EventStore, Q: JobQueue, B: BlobStore> IngestService<S, Q, B> {
     }
 
     /// The one conditional write, then whatever job bookkeeping the outcome calls for.
+    #[allow(clippy::too_many_arguments)]
     async fn write(
         &self,
         event: &JaasEvent,
@@ -272,6 +287,7 @@ impl<S: EventStore, Q: JobQueue, B: BlobStore> IngestService<S, Q, B> {
         payload: &StoredPayload,
         sha: &str,
         conflict_of: Option<&str>,
+        attempt: &str,
         now_ms: i64,
     ) -> Result<Written, Failure> {
         let job = match plan_job(event, key, now_ms) {
@@ -304,11 +320,21 @@ impl<S: EventStore, Q: JobQueue, B: BlobStore> IngestService<S, Q, B> {
             conflict_of: conflict_of.map(str::to_owned),
             job_id: job.as_ref().map(|j| j.job_id.clone()),
             job_state: job.as_ref().map(|_| JobState::Sending {
-                lease_until_ms: now_ms + self.lease_ms,
+                lease_until_ms: now_ms.saturating_add(self.lease_ms),
             }),
             expires_at_secs: self.expiry(now_ms),
+            attempt: attempt.to_owned(),
         };
-        match self.store.put_if_absent(&record).await? {
+        let outcome = match self.store.put_if_absent(&record).await? {
+            // Our own write, applied, whose answer was lost: the SDK's retry met it. The
+            // lease in it is ours, so this delivery goes on as the one that created it.
+            PutOutcome::Exists(old) if old.attempt.as_deref() == Some(attempt) => {
+                info!("write met its own applied item (answer lost): continuing as created");
+                PutOutcome::Created
+            }
+            other => other,
+        };
+        match outcome {
             PutOutcome::Created => {
                 if let Some(job) = &job {
                     self.enqueue(key, job).await?;
@@ -325,7 +351,7 @@ impl<S: EventStore, Q: JobQueue, B: BlobStore> IngestService<S, Q, B> {
                     }
                     if !self
                         .store
-                        .claim_enqueue(key, sha, now_ms, now_ms + self.lease_ms)
+                        .claim_enqueue(key, sha, now_ms, now_ms.saturating_add(self.lease_ms))
                         .await?
                     {
                         return Err(Failure::InProgress);
@@ -420,8 +446,21 @@ impl<S: EventStore, Q: JobQueue, B: BlobStore> IngestService<S, Q, B> {
     }
 
     fn expiry(&self, now_ms: i64) -> Option<i64> {
-        self.retention_secs.map(|r| now_ms / 1000 + r)
+        self.retention_secs
+            .map(|r| now_ms.div_euclid(1000).saturating_add(r))
     }
+}
+
+/// A random token per delivery: 128 bits from std's randomly keyed hasher over the time and a
+/// process-wide counter (no two calls in a process hash the same input).
+fn attempt_token(now_ms: i64) -> String {
+    use std::hash::{BuildHasher, RandomState};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let hi = RandomState::new().hash_one((now_ms, n, 0u8));
+    let lo = RandomState::new().hash_one((now_ms, n, 1u8));
+    format!("{hi:016x}{lo:016x}")
 }
 
 fn redacted_headers(headers: &HeaderMap) -> Vec<(String, String)> {
@@ -437,4 +476,84 @@ fn redacted_headers(headers: &HeaderMap) -> Vec<(String, String)> {
             (name, value)
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    /// Ports that are never called: the tests below exercise pure arithmetic only.
+    struct Never;
+
+    impl EventStore for Never {
+        async fn put_if_absent(&self, _: &EventRecord) -> Result<PutOutcome, StoreError> {
+            unreachable!()
+        }
+        async fn claim_enqueue(
+            &self,
+            _: &str,
+            _: &str,
+            _: i64,
+            _: i64,
+        ) -> Result<bool, StoreError> {
+            unreachable!()
+        }
+        async fn mark_queued(&self, _: &str) -> Result<(), StoreError> {
+            unreachable!()
+        }
+        async fn release_enqueue(&self, _: &str) -> Result<(), StoreError> {
+            unreachable!()
+        }
+        async fn put_quarantine(&self, _: &QuarantineRecord) -> Result<(), StoreError> {
+            unreachable!()
+        }
+    }
+
+    impl JobQueue for Never {
+        async fn enqueue(&self, _: &CopyJob) -> Result<(), ports::QueueError> {
+            unreachable!()
+        }
+    }
+
+    impl BlobStore for Never {
+        async fn put(&self, _: &str, _: Vec<u8>, _: &str) -> Result<(), ports::BlobError> {
+            unreachable!()
+        }
+    }
+
+    #[test]
+    fn attempt_tokens_differ_per_delivery() {
+        let tokens: std::collections::HashSet<_> = (0..1000).map(|_| attempt_token(5)).collect();
+        assert_eq!(tokens.len(), 1000);
+        assert!(tokens.iter().all(|t| t.len() == 32));
+    }
+
+    #[test]
+    fn huge_lease_and_retention_saturate_instead_of_wrapping() {
+        let env: HashMap<String, String> = [
+            ("EVENTS_TABLE", "t"),
+            ("JOBS_QUEUE_URL", "q"),
+            ("PAYLOAD_BUCKET", "b"),
+            ("JAAS_WEBHOOK_SECRETS", "s"),
+            ("EVENT_RETENTION_DAYS", "18446744073709551615"),
+            ("ENQUEUE_LEASE_SECONDS", "18446744073709551615"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        let config = IngestConfig::from_env(&env).expect("valid");
+        let svc = IngestService::new(Never, Never, Never, &config);
+        assert_eq!(svc.lease_ms, i64::MAX);
+        assert_eq!(svc.retention_secs, Some(i64::MAX));
+        for now in [i64::MIN, -1, 0, 1_700_000_000_000, i64::MAX] {
+            assert_eq!(
+                svc.expiry(now),
+                Some(now.div_euclid(1000).saturating_add(i64::MAX))
+            );
+            assert!(svc.expiry(now) >= Some(now.div_euclid(1000)));
+            let _ = now.saturating_add(svc.lease_ms);
+        }
+    }
 }

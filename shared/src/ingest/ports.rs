@@ -47,6 +47,8 @@ pub struct EventRecord {
     pub job_state: Option<JobState>,
     /// TTL, Unix seconds, when a retention is configured.
     pub expires_at_secs: Option<i64>,
+    /// Random token of this delivery, stored with the item.
+    pub attempt: String,
 }
 
 /// What the store already held under a key.
@@ -54,6 +56,8 @@ pub struct EventRecord {
 pub struct ExistingEvent {
     pub payload_sha256: Option<String>,
     pub job_state: Option<JobState>,
+    /// The attempt token of the delivery that wrote it.
+    pub attempt: Option<String>,
 }
 
 /// Result of the single conditional write.

@@ -11,7 +11,8 @@ pub fn opt_bool<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Erro
     Ok(bool_of(&Value::deserialize(d)?))
 }
 
-/// Reads an integer from a JSON number (floats truncated) or a numeric string.
+/// Reads an integer from a JSON number (floats truncated, saturating at the i64 range) or a
+/// numeric string.
 pub fn opt_i64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
     Ok(i64_of(&Value::deserialize(d)?))
 }
@@ -36,7 +37,10 @@ pub fn bool_of(v: &Value) -> Option<bool> {
 
 pub fn i64_of(v: &Value) -> Option<i64> {
     match v {
-        Value::Number(n) => n.as_i64().or_else(|| n.as_f64().map(|f| f as i64)),
+        // `as` saturates (1e30 is i64::MAX), never wraps; non-finite values are not numbers.
+        Value::Number(n) => n
+            .as_i64()
+            .or_else(|| n.as_f64().filter(|f| f.is_finite()).map(|f| f as i64)),
         Value::String(s) => s.trim().parse::<i64>().ok(),
         _ => None,
     }
@@ -87,5 +91,17 @@ mod tests {
             "{text}"
         );
         assert!(text.starts_with("invalid type: string \"…\""), "{text}");
+    }
+
+    #[test]
+    fn numbers_at_the_extremes_saturate() {
+        let of = |raw: &str| i64_of(&serde_json::from_str(raw).expect("json"));
+        assert_eq!(of("1e30"), Some(i64::MAX));
+        assert_eq!(of("-1e30"), Some(i64::MIN));
+        assert_eq!(of("18446744073709551615"), Some(i64::MAX));
+        assert_eq!(of(&i64::MIN.to_string()), Some(i64::MIN));
+        assert_eq!(of(r#""NaN""#), None);
+        assert_eq!(of(r#""1e30""#), None);
+        assert_eq!(of(r#""99999999999999999999""#), None);
     }
 }

@@ -647,6 +647,9 @@ pub struct JaasEvent {
     /// `<appId>/<room>`.
     pub fqn: Option<String>,
     pub data: EventData,
+    /// `data` exactly as it came (null when absent). Decisions that must not depend on
+    /// sibling fields typing (copy jobs) read from here by path.
+    pub raw_data: Value,
     /// Set when a known type's `data` did not fit its documented shape.
     pub data_error: Option<String>,
     /// Envelope fields we do not know, kept as they came.
@@ -678,8 +681,9 @@ impl JaasEvent {
         let fqn = take("fqn");
         let app_id = take("appId");
         let timestamp = map.remove("timestamp").as_ref().and_then(lenient::i64_of);
-        let data = map.remove("data").unwrap_or(Value::Null);
-        let (data, data_error) = EventData::from_value(EventType::parse(&event_type), data);
+        let raw_data = map.remove("data").unwrap_or(Value::Null);
+        let (data, data_error) =
+            EventData::from_value(EventType::parse(&event_type), raw_data.clone());
         Ok(Self {
             idempotency_key,
             customer_id,
@@ -689,6 +693,7 @@ impl JaasEvent {
             timestamp,
             fqn,
             data,
+            raw_data,
             data_error,
             extra: map.into_iter().collect(),
         })
