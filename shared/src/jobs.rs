@@ -70,16 +70,16 @@ impl Link {
         &self.0
     }
 
-    /// Scheme and host, safe to log.
+    /// Scheme, host and port, safe to log. Parsed by the same URL parser the HTTP client
+    /// uses, so the host named here is the host a request goes to (`https://a\@b/` is `a`).
     pub fn redacted(&self) -> String {
-        match self.0.split_once("://") {
-            Some((scheme, rest)) => {
-                let host = rest.split(['/', '?', '#']).next().unwrap_or("");
-                // Drop userinfo if present.
-                let host = host.rsplit('@').next().unwrap_or(host);
-                format!("{scheme}://{host}/…")
-            }
-            None => "<not a url>".to_owned(),
+        match url::Url::parse(&self.0) {
+            Ok(u) => match (u.host_str(), u.port()) {
+                (Some(host), Some(port)) => format!("{}://{host}:{port}/…", u.scheme()),
+                (Some(host), None) => format!("{}://{host}/…", u.scheme()),
+                (None, _) => format!("{}:…", u.scheme()),
+            },
+            Err(_) => "<not a url>".to_owned(),
         }
     }
 }
@@ -293,6 +293,26 @@ mod tests {
         let ex = catalogue::example(section);
         let ev = JaasEvent::parse(ex.body.as_bytes()).expect("parses");
         plan_job(&ev, "k", 0).expect("plannable")
+    }
+
+    #[test]
+    fn redacted_names_the_host_the_client_connects_to() {
+        let r = |u: &str| Link::new(u).redacted();
+        // A backslash ends the authority for https (WHATWG, as the HTTP client parses it).
+        assert_eq!(
+            r("https://evil.example\\@8x8.vc/rec.mp4"),
+            "https://evil.example/…"
+        );
+        assert_eq!(
+            r("https://user:pw@8x8.vc/rec.mp4?X-Sig=secret"),
+            "https://8x8.vc/…"
+        );
+        assert_eq!(r("https://8x8.vc:8443/a?b#c"), "https://8x8.vc:8443/…");
+        assert_eq!(r("https://[::1]/x"), "https://[::1]/…");
+        assert_eq!(r("not a url ?X-Sig=secret"), "<not a url>");
+        for u in ["https://a.example/p?X-Sig=secret", "data:secret"] {
+            assert!(!r(u).contains("secret"), "{}", r(u));
+        }
     }
 
     #[test]

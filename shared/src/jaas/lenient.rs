@@ -56,22 +56,53 @@ pub fn string_of(v: &Value) -> Option<String> {
 }
 
 /// A serde error message safe to log and store: serde quotes offending *values* (`invalid type:
-/// string "https://…?X-Sig=…"`), and a value from a payload may be a pre-authenticated link or
-/// a passcode, so every double-quoted segment is replaced by `"…"`. Field names (in backticks),
-/// the error category and the position are kept.
+/// string "https://…?X-Sig=…"`, escaped as Rust debug strings, so a value may hold `\"`) and
+/// names unknown enum variants in backticks; a value from a payload may be a pre-authenticated
+/// link or a passcode, so every double-quoted segment becomes `"…"` and an unknown variant
+/// becomes `` `…` ``. Field names (in backticks), the error category and the position are kept.
 pub fn describe_error(e: &serde_json::Error) -> String {
-    let raw = e.to_string();
+    redact_quoted(&e.to_string())
+}
+
+fn redact_quoted(raw: &str) -> String {
+    const VARIANT: &str = "unknown variant `";
     let mut out = String::with_capacity(raw.len());
-    let mut quoted = false;
-    for c in raw.chars() {
-        match (c, quoted) {
-            ('"', false) => {
-                quoted = true;
-                out.push_str("\"…\"");
+    let mut rest = raw;
+    while let Some(c) = rest.chars().next() {
+        if c == '"' {
+            // Skip to the closing quote, stepping over escapes (`\"`, `\\`); an unclosed
+            // quote hides everything after it.
+            out.push_str("\"…\"");
+            let mut chars = rest[1..].char_indices();
+            let mut end = rest.len();
+            while let Some((i, c)) = chars.next() {
+                match c {
+                    '\\' => {
+                        chars.next();
+                    }
+                    '"' => {
+                        end = 1 + i + 1;
+                        break;
+                    }
+                    _ => {}
+                }
             }
-            ('"', true) => quoted = false,
-            (_, true) => {}
-            (c, false) => out.push(c),
+            rest = &rest[end..];
+        } else if let Some(after) = rest.strip_prefix(VARIANT) {
+            out.push_str(VARIANT);
+            out.push_str("…`");
+            // serde writes the variant as is: its closing backtick is the one before
+            // the last ", expected" (the variant itself may contain both).
+            rest = match after.rfind("`, expected") {
+                Some(i) => &after[i + 1..],
+                None => match after.rfind('`') {
+                    Some(i) => &after[i + 1..],
+                    None => "",
+                },
+            };
+        } else {
+            out.push(c);
+            rest = &rest[c.len_utf8()..];
         }
     }
     out
@@ -91,6 +122,32 @@ mod tests {
             "{text}"
         );
         assert!(text.starts_with("invalid type: string \"…\""), "{text}");
+    }
+
+    #[test]
+    fn escaped_quotes_and_unknown_variants_never_leak_a_value() {
+        let e = serde_json::from_str::<Vec<u8>>(r#""https://x.example/a\"b?X-Sig=secret""#)
+            .expect_err("a string is not a list");
+        let text = describe_error(&e);
+        assert!(
+            !text.contains("secret") && !text.contains("x.example"),
+            "{text}"
+        );
+        assert!(text.starts_with("invalid type: string \"…\""), "{text}");
+        assert!(text.contains("line 1"), "{text}");
+
+        #[derive(Debug, serde::Deserialize)]
+        enum Kind {
+            #[allow(dead_code)]
+            A,
+        }
+        let e = serde_json::from_str::<Kind>(r#""pass`, expected secret""#).expect_err("unknown");
+        let text = describe_error(&e);
+        assert!(!text.contains("secret") && !text.contains("pass"), "{text}");
+        assert!(text.starts_with("unknown variant `…`, expected"), "{text}");
+
+        assert_eq!(redact_quoted(r#"a "b\\" c "d"#), r#"a "…" c "…""#);
+        assert_eq!(redact_quoted("no quotes `field`"), "no quotes `field`");
     }
 
     #[test]
