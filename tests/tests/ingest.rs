@@ -422,6 +422,70 @@ async fn a_crash_between_write_and_send_is_recovered_once_the_lease_runs_out() {
     assert!(stack.jobs().await.is_empty(), "still exactly one job");
 }
 
+/// The sweeper over the same table and queue (the integration suite's own wiring).
+fn sweeper(stack: &Stack) -> meeting_hooks::sweep::SweepService<DynamoEventStore, SqsJobQueue> {
+    let emu = emulator();
+    let env: HashMap<String, String> = [
+        ("EVENTS_TABLE", stack.table.as_str()),
+        ("JOBS_QUEUE_URL", stack.queue_url.as_str()),
+        ("ENQUEUE_LEASE_SECONDS", "30"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
+    let config = meeting_hooks::sweep::SweepConfig::from_env(&env).expect("config");
+    meeting_hooks::sweep::SweepService::new(
+        DynamoEventStore::new(emu.dynamodb(), &stack.table),
+        SqsJobQueue::new(emu.sqs(), &stack.queue_url),
+        &config,
+    )
+}
+
+#[tokio::test]
+async fn a_crash_between_write_and_send_with_no_retry_is_swept_after_the_lease() {
+    let stack = Stack::new().await;
+    let body = catalogue::example("RECORDING_UPLOADED").body;
+    let crashed = stack.service_with_queue(&[("ENQUEUE_LEASE_SECONDS", "30")], HangingQueue);
+    let start = now_ms();
+    let cut = tokio::time::timeout(
+        Duration::from_secs(5),
+        crashed.handle(
+            &::http::Method::POST,
+            signed(&body).headers(),
+            body.as_bytes(),
+            start,
+        ),
+    )
+    .await;
+    assert!(cut.is_err(), "the crashed delivery never answered");
+    let sweeper = sweeper(&stack);
+    // Inside the lease the writer may still send: the sweeper leaves it alone.
+    let early = sweeper.sweep(start + 1_000).await.expect("sweep");
+    assert_eq!((early.examined, early.enqueued), (0, 0));
+    assert!(stack.jobs().await.is_empty());
+    // After it, the job is sent once and the item marked queued; JaaS never retried.
+    let late = sweeper.sweep(start + 31_000).await.expect("sweep");
+    assert_eq!(late.enqueued, 1);
+    let jobs = stack.jobs().await;
+    assert_eq!(jobs.len(), 1);
+    assert_eq!(jobs[0].source.event_type, "RECORDING_UPLOADED");
+    let items = stack.items().await;
+    assert_eq!(s(events(&items)[0], a::JOB_STATE), Some("queued"));
+    assert!(
+        s(events(&items)[0], a::JOB_PENDING).is_none(),
+        "left the index"
+    );
+    assert_eq!(
+        sweeper
+            .sweep(start + 120_000)
+            .await
+            .expect("sweep")
+            .enqueued,
+        0
+    );
+    assert!(stack.jobs().await.is_empty(), "still exactly one job");
+}
+
 #[tokio::test]
 async fn forged_stale_and_unsigned_requests_store_nothing() {
     let stack = Stack::new().await;

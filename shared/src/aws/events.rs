@@ -6,11 +6,11 @@ use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
 
 use crate::ingest::ports::{
-    EventRecord, EventStore, ExistingEvent, JobState, PutOutcome, QuarantineRecord, StoreError,
-    StoredPayload,
+    EventRecord, EventStore, ExistingEvent, JobState, PendingCursor, PendingJob, PendingJobs,
+    PendingPage, PutOutcome, QuarantineRecord, StoreError, StoredPayload,
 };
 use crate::jobs::MAX_TIME_MS;
-use crate::schema::event_attr as a;
+use crate::schema::{EVENTS_PENDING_JOBS, JOB_PENDING_VALUE, event_attr as a};
 
 const SENDING: &str = "sending";
 const QUEUED: &str = "queued";
@@ -49,6 +49,12 @@ fn err(
 /// Payload times outside 0..=[`MAX_TIME_MS`] are clamped so every key keeps 13 digits.
 pub fn time_sort(ts_ms: i64, tail: &str) -> String {
     format!("{:013}#{tail}", ts_ms.clamp(0, MAX_TIME_MS))
+}
+
+/// The pending-job index's sort key: the lease end as 13-digit text, so that string order is
+/// time order (index keys are strings in this schema).
+pub fn lease_sort(lease_until_ms: i64) -> String {
+    format!("{:013}", lease_until_ms.clamp(0, MAX_TIME_MS))
 }
 
 fn payload_attrs(item: &mut HashMap<String, AttributeValue>, payload: &StoredPayload, text: bool) {
@@ -108,6 +114,12 @@ fn record_item(r: &EventRecord) -> HashMap<String, AttributeValue> {
         Some(JobState::Sending { lease_until_ms }) => {
             item.insert(a::JOB_STATE.into(), s(SENDING));
             item.insert(a::JOB_LEASE_UNTIL.into(), n(lease_until_ms));
+            // In the pending-job index until marked queued.
+            item.insert(a::JOB_PENDING.into(), s(JOB_PENDING_VALUE));
+            item.insert(a::JOB_PENDING_SORT.into(), s(lease_sort(lease_until_ms)));
+            if let Some(job) = &r.job_message {
+                item.insert(a::JOB_MESSAGE.into(), s(job));
+            }
         }
         Some(JobState::Queued) => {
             item.insert(a::JOB_STATE.into(), s(QUEUED));
@@ -182,9 +194,11 @@ impl EventStore for DynamoEventStore {
             .update_item()
             .table_name(&self.table)
             .key(a::KEY, s(key))
-            .update_expression("SET #lease = :until")
+            .update_expression("SET #lease = :until, #psort = :usort")
             .condition_expression("#state = :sending AND #lease < :now AND #sha = :sha")
             .expression_attribute_names("#lease", a::JOB_LEASE_UNTIL)
+            .expression_attribute_names("#psort", a::JOB_PENDING_SORT)
+            .expression_attribute_values(":usort", s(lease_sort(lease_until_ms)))
             .expression_attribute_names("#state", a::JOB_STATE)
             .expression_attribute_names("#sha", a::PAYLOAD_SHA256)
             .expression_attribute_values(":until", n(lease_until_ms))
@@ -210,9 +224,13 @@ impl EventStore for DynamoEventStore {
             .update_item()
             .table_name(&self.table)
             .key(a::KEY, s(key))
-            .update_expression("SET #state = :queued REMOVE #lease")
+            // Leaves the pending-job index; the job message is on the queue now.
+            .update_expression("SET #state = :queued REMOVE #lease, #pending, #psort, #job")
             .expression_attribute_names("#state", a::JOB_STATE)
             .expression_attribute_names("#lease", a::JOB_LEASE_UNTIL)
+            .expression_attribute_names("#pending", a::JOB_PENDING)
+            .expression_attribute_names("#psort", a::JOB_PENDING_SORT)
+            .expression_attribute_names("#job", a::JOB_MESSAGE)
             .expression_attribute_values(":queued", s(QUEUED))
             .send()
             .await
@@ -225,11 +243,13 @@ impl EventStore for DynamoEventStore {
             .update_item()
             .table_name(&self.table)
             .key(a::KEY, s(key))
-            .update_expression("SET #lease = :zero")
+            .update_expression("SET #lease = :zero, #psort = :zsort")
             .condition_expression("#state = :sending")
             .expression_attribute_names("#lease", a::JOB_LEASE_UNTIL)
+            .expression_attribute_names("#psort", a::JOB_PENDING_SORT)
             .expression_attribute_names("#state", a::JOB_STATE)
             .expression_attribute_values(":zero", n(0))
+            .expression_attribute_values(":zsort", s(lease_sort(0)))
             .expression_attribute_values(":sending", s(SENDING))
             .send()
             .await
@@ -272,6 +292,62 @@ impl EventStore for DynamoEventStore {
             }
             Err(e) => Err(err("PutItem(quarantine)")(super::boxed(e))),
         }
+    }
+}
+
+impl PendingJobs for DynamoEventStore {
+    async fn expired(
+        &self,
+        now_ms: i64,
+        limit: u32,
+        after: Option<&PendingCursor>,
+    ) -> Result<PendingPage, StoreError> {
+        let start = after.map(|c| {
+            c.0.iter()
+                .map(|(k, v)| (k.clone(), s(v)))
+                .collect::<HashMap<_, _>>()
+        });
+        let resp = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(EVENTS_PENDING_JOBS)
+            .key_condition_expression("#p = :p AND #ps < :now")
+            .expression_attribute_names("#p", a::JOB_PENDING)
+            .expression_attribute_names("#ps", a::JOB_PENDING_SORT)
+            .expression_attribute_values(":p", s(JOB_PENDING_VALUE))
+            .expression_attribute_values(":now", s(lease_sort(now_ms)))
+            .limit(i32::try_from(limit.max(1)).unwrap_or(i32::MAX))
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(|e| err("Query(pending jobs)")(super::boxed(e)))?;
+        let text = |item: &HashMap<String, AttributeValue>, name: &str| {
+            item.get(name).and_then(|v| v.as_s().ok()).cloned()
+        };
+        let jobs = resp
+            .items()
+            .iter()
+            .filter_map(|item| {
+                Some(PendingJob {
+                    key: text(item, a::KEY)?,
+                    payload_sha256: text(item, a::PAYLOAD_SHA256).unwrap_or_default(),
+                    job_message: text(item, a::JOB_MESSAGE),
+                    lease_until_ms: text(item, a::JOB_PENDING_SORT)
+                        .and_then(|t| t.parse().ok())
+                        .unwrap_or(0),
+                })
+            })
+            .collect();
+        // Every key attribute of this table and index is a string.
+        let next = resp.last_evaluated_key().map(|k| {
+            PendingCursor(
+                k.iter()
+                    .filter_map(|(name, v)| Some((name.clone(), v.as_s().ok()?.clone())))
+                    .collect(),
+            )
+        });
+        Ok(PendingPage { jobs, next })
     }
 }
 

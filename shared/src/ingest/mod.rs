@@ -322,6 +322,7 @@ impl<S: EventStore, Q: JobQueue, B: BlobStore> IngestService<S, Q, B> {
             job_state: job.as_ref().map(|_| JobState::Sending {
                 lease_until_ms: now_ms.saturating_add(self.lease_ms),
             }),
+            job_message: job.as_ref().map(CopyJob::to_json),
             expires_at_secs: self.expiry(now_ms),
             attempt: attempt.to_owned(),
         };
