@@ -243,6 +243,7 @@ async fn up_demo_and_operator_commands_work_together() {
             payload_sha256: "0".repeat(64),
             indexes_room_session: false,
             data_error: None,
+            link_error: None,
             conflict_of: None,
             job_id: Some("stuck-1/recording".into()),
             job_state: Some(JobState::Sending { lease_until_ms: 1 }),

@@ -69,6 +69,8 @@ pub mod event_attr {
     pub const PAYLOAD_REF: &str = "payloadRef";
     pub const PAYLOAD_SHA256: &str = "payloadSha256";
     pub const DATA_ERROR: &str = "dataError";
+    /// A file event stored without a copy job: why its link is unusable (never the link).
+    pub const LINK_ERROR: &str = "linkError";
     pub const CONFLICT_OF: &str = "conflictOf";
     pub const JOB_ID: &str = "jobId";
     pub const JOB_STATE: &str = "jobState";

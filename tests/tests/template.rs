@@ -909,6 +909,7 @@ fn dashboard_shows_every_metric_with_its_full_dimension_set() {
         "InProgress",
         "JobsRecovered",
         "JobsSwept",
+        "FileEventsWithoutLink",
         "SettingsAnswers",
         "BytesCopied",
         "CopyDuration",
@@ -979,9 +980,25 @@ fn alarms_cover_dlq_old_jobs_copies_signatures_and_settings_and_can_notify() {
         "SignatureFailures",
         "SettingsAnswers",
         "SettingsRefused",
+        "FileEventsWithoutLink",
     ] {
         assert!(metrics.contains(m), "no alarm on {m}");
     }
+    // One file event whose file nobody will copy is enough, and it is ingest's metric.
+    let without_link = alarms
+        .iter()
+        .find(|(_, a)| a["Properties"]["MetricName"].as_str() == Some("FileEventsWithoutLink"))
+        .expect("FileEventsWithoutLink alarm")
+        .1;
+    let p = &without_link["Properties"];
+    assert_eq!(number(&p["Threshold"]), 1);
+    assert_eq!(
+        p["ComparisonOperator"].as_str(),
+        Some("GreaterThanOrEqualToThreshold")
+    );
+    assert_eq!(p["Statistic"].as_str(), Some("Sum"));
+    assert_eq!(p["Dimensions"][0]["Name"].as_str(), Some("Service"));
+    assert_eq!(p["Dimensions"][0]["Value"].as_str(), Some(INGEST));
     let oldest = alarms
         .iter()
         .find(|(_, a)| {

@@ -103,6 +103,7 @@ fn record_item(r: &EventRecord) -> HashMap<String, AttributeValue> {
         (a::APP_ID, &r.app_id),
         (a::CUSTOMER_ID, &r.customer_id),
         (a::DATA_ERROR, &r.data_error),
+        (a::LINK_ERROR, &r.link_error),
         (a::CONFLICT_OF, &r.conflict_of),
         (a::JOB_ID, &r.job_id),
     ] {

@@ -19,7 +19,7 @@ use tracing::{Span, error, info, instrument, warn};
 
 use crate::config::{self, ConfigError, Env};
 use crate::jaas::{EventType, JaasEvent, JaasVerifier, SignatureError};
-use crate::jobs::{CopyJob, plan_job};
+use crate::jobs::{CopyJob, LinkPolicy, plan_job_with};
 use crate::metrics;
 use ports::{
     BlobStore, EventRecord, EventStore, JobQueue, JobState, PutOutcome, QuarantineRecord,
@@ -49,6 +49,8 @@ pub struct IngestConfig {
     pub enqueue_lease: Duration,
     /// How long events are kept (TTL); `None` keeps them for good.
     pub retention: Option<Duration>,
+    /// Which links make a copy job (https only, except in the local stack).
+    pub link_policy: LinkPolicy,
 }
 
 impl IngestConfig {
@@ -58,7 +60,9 @@ impl IngestConfig {
     /// Reads `EVENTS_TABLE`, `JOBS_QUEUE_URL`, `PAYLOAD_BUCKET`, `JAAS_WEBHOOK_SECRETS`
     /// (comma-separated, for rotation), `JAAS_AUTHORIZATION` (optional),
     /// `SIGNATURE_TOLERANCE_SECONDS`, `MAX_BODY_BYTES`, `ENQUEUE_LEASE_SECONDS`,
-    /// `EVENT_RETENTION_DAYS` (optional).
+    /// `EVENT_RETENTION_DAYS` (optional), `ALLOW_INSECURE_LOCAL_ORIGIN` (development only:
+    /// `http://` links to a loopback host make jobs too; the copier refuses to fetch them in
+    /// Lambda unless the AWS APIs are a loopback emulator).
     pub fn from_env(env: &impl Env) -> Result<Self, ConfigError> {
         let verifier = JaasVerifier::from_env(env)?;
         if !verifier.has_secrets() {
@@ -84,6 +88,11 @@ impl IngestConfig {
             max_body_bytes: config::parsed_or(env, "MAX_BODY_BYTES", Self::DEFAULT_MAX_BODY)?,
             enqueue_lease: Duration::from_secs(lease),
             retention,
+            link_policy: if config::flag(env, "ALLOW_INSECURE_LOCAL_ORIGIN")? {
+                LinkPolicy::HttpsOrLoopbackHttp
+            } else {
+                LinkPolicy::HttpsOnly
+            },
         })
     }
 }
@@ -142,6 +151,7 @@ pub struct IngestService<S, Q, B> {
     max_body_bytes: usize,
     lease_ms: i64,
     retention_secs: Option<i64>,
+    link_policy: LinkPolicy,
 }
 
 impl<S: EventStore, Q: JobQueue, B: BlobStore> IngestService<S, Q, B> {
@@ -156,6 +166,7 @@ impl<S: EventStore, Q: JobQueue, B: BlobStore> IngestService<S, Q, B> {
             retention_secs: config
                 .retention
                 .map(|r| i64::try_from(r.as_secs()).unwrap_or(i64::MAX)),
+            link_policy: config.link_policy,
         }
     }
 
@@ -290,16 +301,9 @@ impl<S: EventStore, Q: JobQueue, B: BlobStore> IngestService<S, Q, B> {
         attempt: &str,
         now_ms: i64,
     ) -> Result<Written, Failure> {
-        let job = match plan_job(event, key, now_ms) {
-            Ok(job) => job,
-            Err(missing) => {
-                warn!(
-                    field = missing.field,
-                    "file event without a link: stored, nothing to copy"
-                );
-                metrics::count("FileEventsWithoutLink", 1.0);
-                None
-            }
+        let (job, link_error) = match plan_job_with(event, key, now_ms, self.link_policy) {
+            Ok(job) => (job, None),
+            Err(missing) => (None, Some(missing)),
         };
         let record = EventRecord {
             key: key.to_owned(),
@@ -317,6 +321,7 @@ impl<S: EventStore, Q: JobQueue, B: BlobStore> IngestService<S, Q, B> {
                 Some(EventType::RoomCreated | EventType::RoomDestroyed)
             ),
             data_error: event.data_error.clone(),
+            link_error: link_error.as_ref().map(ToString::to_string),
             conflict_of: conflict_of.map(str::to_owned),
             job_id: job.as_ref().map(|j| j.job_id.clone()),
             job_state: job.as_ref().map(|_| JobState::Sending {
@@ -337,6 +342,16 @@ impl<S: EventStore, Q: JobQueue, B: BlobStore> IngestService<S, Q, B> {
         };
         match outcome {
             PutOutcome::Created => {
+                if let Some(missing) = &link_error {
+                    // Counted once per stored event (not per duplicate) and alarmed: the file
+                    // behind it will not be copied unless someone fetches it by hand in time.
+                    warn!(
+                        field = missing.field,
+                        problem = missing.problem.as_str(),
+                        "file event without a usable link: stored, nothing to copy"
+                    );
+                    metrics::count("FileEventsWithoutLink", 1.0);
+                }
                 if let Some(job) = &job {
                     self.enqueue(key, job).await?;
                 }
@@ -521,6 +536,210 @@ mod tests {
     impl BlobStore for Never {
         async fn put(&self, _: &str, _: Vec<u8>, _: &str) -> Result<(), ports::BlobError> {
             unreachable!()
+        }
+    }
+
+    /// The three ports in memory, for the use case's own tests.
+    #[derive(Default)]
+    struct Mem {
+        events: std::sync::Mutex<HashMap<String, EventRecord>>,
+        quarantined: std::sync::Mutex<Vec<QuarantineRecord>>,
+        jobs: std::sync::Mutex<Vec<CopyJob>>,
+        blobs: std::sync::Mutex<HashMap<String, Vec<u8>>>,
+    }
+
+    fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+        m.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    impl EventStore for &Mem {
+        async fn put_if_absent(&self, r: &EventRecord) -> Result<PutOutcome, StoreError> {
+            let mut events = lock(&self.events);
+            if let Some(old) = events.get(&r.key) {
+                return Ok(PutOutcome::Exists(ports::ExistingEvent {
+                    payload_sha256: Some(old.payload_sha256.clone()),
+                    job_state: old.job_state,
+                    attempt: Some(old.attempt.clone()),
+                }));
+            }
+            events.insert(r.key.clone(), r.clone());
+            Ok(PutOutcome::Created)
+        }
+        async fn claim_enqueue(
+            &self,
+            key: &str,
+            _: &str,
+            now: i64,
+            until: i64,
+        ) -> Result<bool, StoreError> {
+            let mut events = lock(&self.events);
+            match events.get_mut(key) {
+                Some(r) if matches!(r.job_state, Some(JobState::Sending { lease_until_ms }) if lease_until_ms < now) =>
+                {
+                    r.job_state = Some(JobState::Sending {
+                        lease_until_ms: until,
+                    });
+                    Ok(true)
+                }
+                _ => Ok(false),
+            }
+        }
+        async fn mark_queued(&self, key: &str) -> Result<(), StoreError> {
+            if let Some(r) = lock(&self.events).get_mut(key) {
+                r.job_state = Some(JobState::Queued);
+            }
+            Ok(())
+        }
+        async fn release_enqueue(&self, _: &str) -> Result<(), StoreError> {
+            Ok(())
+        }
+        async fn put_quarantine(&self, r: &QuarantineRecord) -> Result<(), StoreError> {
+            lock(&self.quarantined).push(r.clone());
+            Ok(())
+        }
+    }
+
+    impl JobQueue for &Mem {
+        async fn enqueue(&self, job: &CopyJob) -> Result<(), ports::QueueError> {
+            lock(&self.jobs).push(job.clone());
+            Ok(())
+        }
+    }
+
+    impl BlobStore for &Mem {
+        async fn put(&self, key: &str, bytes: Vec<u8>, _: &str) -> Result<(), ports::BlobError> {
+            lock(&self.blobs).insert(key.to_owned(), bytes);
+            Ok(())
+        }
+    }
+
+    const SECRET: &str = "whsec_unit";
+    const NOW: i64 = 1_700_000_000_000;
+
+    fn test_config(extra: &[(&str, &str)]) -> IngestConfig {
+        let mut env: HashMap<String, String> = [
+            ("EVENTS_TABLE", "t"),
+            ("JOBS_QUEUE_URL", "q"),
+            ("PAYLOAD_BUCKET", "b"),
+            ("JAAS_WEBHOOK_SECRETS", SECRET),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        for (k, v) in extra {
+            env.insert((*k).to_owned(), (*v).to_owned());
+        }
+        IngestConfig::from_env(&env).expect("config")
+    }
+
+    fn signed_headers(body: &[u8]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(
+            "x-jaas-signature",
+            crate::jaas::signature::signature_header(SECRET, NOW / 1000, body)
+                .parse()
+                .expect("header"),
+        );
+        h
+    }
+
+    async fn deliver(
+        svc: &IngestService<&Mem, &Mem, &Mem>,
+        headers: &HeaderMap,
+        body: &[u8],
+    ) -> IngestOutcome {
+        svc.handle(&Method::POST, headers, body, NOW).await
+    }
+
+    #[tokio::test]
+    async fn a_file_event_without_a_usable_link_is_stored_counted_once_and_flagged() {
+        let links = [
+            ("RECORDING_UPLOADED", r#""durationSec":5"#),
+            ("TRANSCRIPTION_UPLOADED", r#""preAuthenticatedLink":42"#),
+            (
+                "CHAT_UPLOADED",
+                r#""preAuthenticatedLink":"http://x.example/c?sig=secret""#,
+            ),
+            (
+                "DOCUMENT_ADDED",
+                r#""preAuthenticatedLink":"not a link sig=secret""#,
+            ),
+            ("RTCSTATS_UPLOADED", r#""statsUrl":null"#),
+        ];
+        for (i, (ty, data)) in links.into_iter().enumerate() {
+            let mem = Mem::default();
+            let svc = IngestService::new(&mem, &mem, &mem, &test_config(&[]));
+            let body = format!(
+                r#"{{"idempotencyKey":"nolink-{i}","eventType":"{ty}","sessionId":"s","timestamp":1,"fqn":"a/r","data":{{{data}}}}}"#
+            );
+            let headers = signed_headers(body.as_bytes());
+            metrics::record_on_this_thread();
+            assert_eq!(
+                deliver(&svc, &headers, body.as_bytes()).await,
+                IngestOutcome::Stored,
+                "{ty}"
+            );
+            // A retry of the same delivery is a duplicate and is not counted again.
+            assert_eq!(
+                deliver(&svc, &headers, body.as_bytes()).await,
+                IngestOutcome::Duplicate,
+                "{ty}"
+            );
+            let counted = metrics::take_recorded()
+                .into_iter()
+                .filter(|(name, _)| name == "FileEventsWithoutLink")
+                .count();
+            assert_eq!(counted, 1, "{ty}: counted once");
+            let events = lock(&mem.events);
+            let record = &events[&format!("nolink-{i}")];
+            assert_eq!(
+                record.payload,
+                StoredPayload::Inline(body.clone().into_bytes()),
+                "{ty}: stored as sent"
+            );
+            assert_eq!(
+                (record.job_id.as_ref(), record.job_state),
+                (None, None),
+                "{ty}: no job"
+            );
+            let why = record.link_error.as_deref().expect("flagged");
+            assert!(why.contains(ty) && !why.contains("secret"), "{why}");
+            assert!(lock(&mem.jobs).is_empty(), "{ty}: nothing queued");
+        }
+        // An event with a usable link is not counted.
+        let mem = Mem::default();
+        let svc = IngestService::new(&mem, &mem, &mem, &test_config(&[]));
+        let body = br#"{"idempotencyKey":"ok","eventType":"RECORDING_UPLOADED","data":{"preAuthenticatedLink":"https://x.example/r"}}"#;
+        metrics::record_on_this_thread();
+        assert_eq!(
+            deliver(&svc, &signed_headers(body), body).await,
+            IngestOutcome::Stored
+        );
+        assert!(
+            metrics::take_recorded()
+                .iter()
+                .all(|(n, _)| n != "FileEventsWithoutLink")
+        );
+        assert_eq!(lock(&mem.jobs).len(), 1);
+        assert!(lock(&mem.events)["ok"].link_error.is_none());
+    }
+
+    #[tokio::test]
+    async fn loopback_http_links_make_jobs_only_in_the_local_stack() {
+        let body = br#"{"idempotencyKey":"local","eventType":"RECORDING_UPLOADED","data":{"preAuthenticatedLink":"http://127.0.0.1:9/r.mp4"}}"#;
+        for (flag, jobs) in [("false", 0), ("true", 1)] {
+            let mem = Mem::default();
+            let config = test_config(&[("ALLOW_INSECURE_LOCAL_ORIGIN", flag)]);
+            let svc = IngestService::new(&mem, &mem, &mem, &config);
+            assert_eq!(
+                deliver(&svc, &signed_headers(body), body).await,
+                IngestOutcome::Stored
+            );
+            assert_eq!(
+                lock(&mem.jobs).len(),
+                jobs,
+                "ALLOW_INSECURE_LOCAL_ORIGIN={flag}"
+            );
         }
     }
 

@@ -42,6 +42,8 @@ pub struct EventRecord {
     /// Set on ROOM_CREATED / ROOM_DESTROYED so the room index lists sessions.
     pub indexes_room_session: bool,
     pub data_error: Option<String>,
+    /// A file event whose link is missing or unusable: why (never the link itself).
+    pub link_error: Option<String>,
     pub conflict_of: Option<String>,
     pub job_id: Option<String>,
     pub job_state: Option<JobState>,
