@@ -244,6 +244,7 @@ async fn up_demo_and_operator_commands_work_together() {
             indexes_room_session: false,
             data_error: None,
             link_error: None,
+            notes: Vec::new(),
             conflict_of: None,
             job_id: Some("stuck-1/recording".into()),
             job_state: Some(JobState::Sending { lease_until_ms: 1 }),

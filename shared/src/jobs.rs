@@ -11,6 +11,9 @@ use crate::jaas::{EventType, JaasEvent, lenient};
 /// Current job message version. Consumers refuse versions they do not know.
 pub const JOB_VERSION: u32 = 1;
 
+/// The largest job message SQS takes (its classic 256 KiB limit).
+pub const JOB_MESSAGE_MAX_BYTES: usize = 256 * 1024;
+
 const HOUR_MS: i64 = 3_600_000;
 
 /// The latest instant a job carries (Unix ms, year 2286: 13 digits). Payload times are

@@ -113,7 +113,7 @@ pub fn value(name: &str, value: f64, unit: &str) {
 /// The counter for an ingest outcome.
 pub fn ingest_outcome(outcome: &IngestOutcome) {
     match outcome {
-        IngestOutcome::Stored => count("EventsStored", 1.0),
+        IngestOutcome::Stored | IngestOutcome::StoredWithNotes { .. } => count("EventsStored", 1.0),
         IngestOutcome::Duplicate => count("Duplicates", 1.0),
         IngestOutcome::Conflict => count("Conflicts", 1.0),
         IngestOutcome::Quarantined { .. } => count("Quarantined", 1.0),

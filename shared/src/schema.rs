@@ -32,6 +32,17 @@ pub enum IndexProjection {
     Include(&'static [&'static str]),
 }
 
+/// DynamoDB's limits that a write must respect, or it fails on every retry.
+pub mod limits {
+    /// An item: attribute names plus values. DynamoDB says 400 KB; measured, it accepts a
+    /// little more (409,600 would be 400 KiB). The decimal value is safe either way.
+    pub const ITEM_BYTES: usize = 400_000;
+    /// A partition key, of the table or of a global secondary index.
+    pub const PARTITION_KEY_BYTES: usize = 2048;
+    /// A sort key, of the table or of a global secondary index.
+    pub const SORT_KEY_BYTES: usize = 1024;
+}
+
 /// A global secondary index.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct IndexSpec {
@@ -79,6 +90,9 @@ pub mod event_attr {
     pub const HEADERS: &str = "headers";
     pub const REASON: &str = "reason";
     pub const EXPIRES_AT: &str = "expiresAt";
+    /// How the event was stored differently from how it came (comma-separated codes, e.g. a
+    /// key too long for DynamoDB stored under its hash).
+    pub const STORAGE_NOTES: &str = "storageNotes";
     /// Random token of the delivery that wrote the item: a retried write that meets its own
     /// applied item (answer lost) recognises it.
     pub const ATTEMPT: &str = "attempt";

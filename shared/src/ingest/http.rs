@@ -4,12 +4,12 @@
 use lambda_http::{Body, Request, Response};
 use serde_json::json;
 
-use super::ports::{BlobStore, EventStore, JobQueue};
+use super::ports::{BlobStore, EventStore, ItemSize, JobQueue};
 use super::{IngestOutcome, IngestService};
 use crate::respond;
 
 /// Handles one API Gateway request with the real clock.
-pub async fn handle<S: EventStore, Q: JobQueue, B: BlobStore>(
+pub async fn handle<S: EventStore + ItemSize, Q: JobQueue, B: BlobStore>(
     service: &IngestService<S, Q, B>,
     request: Request,
 ) -> Response<Body> {
@@ -29,6 +29,9 @@ pub async fn handle<S: EventStore, Q: JobQueue, B: BlobStore>(
 pub fn response(outcome: &IngestOutcome) -> Response<Body> {
     match outcome {
         IngestOutcome::Stored => respond::json(200, &json!({"status": "stored"})),
+        IngestOutcome::StoredWithNotes { notes } => {
+            respond::json(200, &json!({"status": "stored", "notes": notes}))
+        }
         IngestOutcome::Duplicate => respond::json(200, &json!({"status": "duplicate"})),
         IngestOutcome::Conflict => respond::json(200, &json!({"status": "conflict"})),
         IngestOutcome::Quarantined { reason } => {

@@ -44,6 +44,8 @@ pub struct EventRecord {
     pub data_error: Option<String>,
     /// A file event whose link is missing or unusable: why (never the link itself).
     pub link_error: Option<String>,
+    /// How the event was stored differently from how it came (see `ingest::notes`).
+    pub notes: Vec<&'static str>,
     pub conflict_of: Option<String>,
     pub job_id: Option<String>,
     pub job_state: Option<JobState>,
@@ -174,6 +176,14 @@ pub trait PendingJobs: Send + Sync {
         limit: u32,
         after: Option<&PendingCursor>,
     ) -> impl Future<Output = Result<PendingPage, StoreError>> + Send;
+}
+
+/// The size of a record in the store's own encoding, to decide before the write whether it
+/// fits an item (DynamoDB: 400 KB, attribute names plus values) or its payload must go to
+/// the blob store. Pure: no I/O.
+pub trait ItemSize {
+    fn event_bytes(&self, record: &EventRecord) -> usize;
+    fn quarantine_bytes(&self, record: &QuarantineRecord) -> usize;
 }
 
 /// The copy job queue.
