@@ -808,15 +808,18 @@ async fn storage_failure_answers_503_so_jaas_retries() {
 async fn wrong_method_is_refused_with_a_reason() {
     let stack = Stack::new().await;
     let svc = stack.service(&[]);
-    let req = ::http::Request::builder()
-        .method("GET")
-        .body(Body::Empty)
-        .expect("request");
-    let (status, answer) = send(&svc, req).await;
-    assert_eq!(
-        (status, answer["error"].as_str()),
-        (405, Some("method_not_allowed"))
-    );
+    for method in ["GET", "PUT", "DELETE"] {
+        let req = ::http::Request::builder()
+            .method(method)
+            .body(Body::Empty)
+            .expect("request");
+        let resp = ingest_http::handle(&svc, req).await;
+        assert_eq!(resp.status().as_u16(), 405, "{method}");
+        assert_eq!(resp.headers()["allow"], "POST", "{method}: RFC 9110 Allow");
+        let answer: Value = serde_json::from_slice(resp.body().as_ref()).expect("JSON");
+        assert_eq!(answer["error"], "method_not_allowed");
+    }
+    assert!(stack.items().await.is_empty());
 }
 
 #[tokio::test]

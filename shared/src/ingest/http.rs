@@ -37,11 +37,9 @@ pub fn response(outcome: &IngestOutcome) -> Response<Body> {
         IngestOutcome::Quarantined { reason } => {
             respond::json(200, &json!({"status": "quarantined", "reason": reason}))
         }
-        IngestOutcome::MethodNotAllowed => respond::error(
-            405,
-            "method_not_allowed",
-            "webhooks are delivered with POST",
-        ),
+        IngestOutcome::MethodNotAllowed => {
+            respond::method_not_allowed("POST", "webhooks are delivered with POST")
+        }
         IngestOutcome::TooLarge { limit } => respond::error(
             413,
             "body_too_large",
@@ -70,5 +68,19 @@ pub fn response(outcome: &IngestOutcome) -> Response<Body> {
             "queue_unavailable",
             "event stored but its copy job could not be queued; retry later",
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn method_not_allowed_names_the_allowed_method() {
+        let r = response(&IngestOutcome::MethodNotAllowed);
+        assert_eq!(r.status().as_u16(), 405);
+        assert_eq!(r.headers()["allow"], "POST");
+        let body: serde_json::Value = serde_json::from_slice(r.body().as_ref()).expect("JSON");
+        assert_eq!(body["error"], "method_not_allowed");
     }
 }
