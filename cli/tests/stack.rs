@@ -49,7 +49,15 @@ fn start_stack() -> (Up, StackInfo) {
     let stack_file = dir.join("stack.json");
     let child = Command::new(env!("CARGO_BIN_EXE_hooksctl"))
         .current_dir(integration_tests::workspace_root())
-        .args(["up", "--port", "0", "--prefix", "e2e"])
+        .args([
+            "up",
+            "--port",
+            "0",
+            "--prefix",
+            "e2e",
+            "--sweep-interval-secs",
+            "1",
+        ])
         .arg("--emulator-port")
         .arg(free_port().to_string())
         .arg("--stack-file")
@@ -209,5 +217,69 @@ async fn up_demo_and_operator_commands_work_together() {
         left.messages.unwrap_or_default().is_empty(),
         "the DLQ is empty after a redrive"
     );
+    // A file event stored by an ingest that died before sending its job, and JaaS never
+    // retries: the stack's sweeper queues it once the lease has run out.
+    use meeting_hooks::ingest::ports::{EventRecord, EventStore, JobState, StoredPayload};
+    let sdk = info.sdk_config().await;
+    let store = meeting_hooks::aws::events::DynamoEventStore::new(
+        meeting_hooks::aws::dynamodb(&sdk),
+        &info.tables.events,
+    );
+    let job = format!(
+        r#"{{"v":1,"jobId":"stuck-1/recording","provider":"jaas","kind":"recording","link":"{}/nothing-here.mp4","linkExpiresAt":9999999999999,"source":{{"storedKey":"stuck-1","eventType":"RECORDING_UPLOADED","timestamp":1}}}}"#,
+        info.api_base_url
+    );
+    store
+        .put_if_absent(&EventRecord {
+            key: "stuck-1".into(),
+            event_type: "RECORDING_UPLOADED".into(),
+            session_id: Some("stuck-session".into()),
+            fqn: None,
+            app_id: None,
+            customer_id: None,
+            timestamp_ms: 1,
+            received_at_ms: 1,
+            payload: StoredPayload::Inline(b"{}".to_vec()),
+            payload_sha256: "0".repeat(64),
+            indexes_room_session: false,
+            data_error: None,
+            link_error: None,
+            notes: Vec::new(),
+            conflict_of: None,
+            job_id: Some("stuck-1/recording".into()),
+            job_state: Some(JobState::Sending { lease_until_ms: 1 }),
+            job_message: Some(job),
+            expires_at_secs: None,
+            attempt: "crashed".into(),
+        })
+        .await
+        .expect("write the stuck event");
+    let ddb = meeting_hooks::aws::dynamodb(&sdk);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let item = ddb
+            .get_item()
+            .table_name(&info.tables.events)
+            .key(
+                meeting_hooks::schema::event_attr::KEY,
+                aws_sdk_dynamodb::types::AttributeValue::S("stuck-1".into()),
+            )
+            .send()
+            .await
+            .expect("get item");
+        let state = item
+            .item()
+            .and_then(|i| i.get(meeting_hooks::schema::event_attr::JOB_STATE))
+            .and_then(|v| v.as_s().ok())
+            .cloned();
+        if state.as_deref() == Some("queued") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the local stack's sweeper never queued the stuck job ({state:?})"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
     drop(up);
 }

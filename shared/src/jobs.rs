@@ -6,12 +6,13 @@
 
 use serde::{Deserialize, Serialize};
 
-use serde_json::Value;
-
 use crate::jaas::{EventType, JaasEvent, lenient};
 
 /// Current job message version. Consumers refuse versions they do not know.
 pub const JOB_VERSION: u32 = 1;
+
+/// The largest job message SQS takes (its classic 256 KiB limit).
+pub const JOB_MESSAGE_MAX_BYTES: usize = 256 * 1024;
 
 const HOUR_MS: i64 = 3_600_000;
 
@@ -182,12 +183,70 @@ pub fn decode_job(body: &str) -> Result<CopyJob, JobDecodeError> {
     serde_json::from_str(body).map_err(invalid)
 }
 
-/// An event of a file-carrying type whose link is missing: stored, but nothing to copy.
+/// Why a file event's link cannot be used. Never quotes the value (a link is a credential).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkProblem {
+    Missing,
+    /// Present but not a string (or an empty one).
+    NotAString,
+    /// Not an absolute `https://` URL with a host.
+    NotHttps,
+}
+
+impl LinkProblem {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Missing => "missing",
+            Self::NotAString => "not a string",
+            Self::NotHttps => "not an https URL",
+        }
+    }
+}
+
+/// An event of a file-carrying type without a usable link: stored, but nothing to copy.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{event_type} carries no {field}: nothing to copy")]
+#[error("{event_type} {field} is {}: nothing to copy", problem.as_str())]
 pub struct MissingLink {
     pub event_type: String,
     pub field: &'static str,
+    pub problem: LinkProblem,
+}
+
+/// Which links make a job. JaaS's links are all https; the copier refuses anything else in
+/// production, so a job for another link could only fail later, after the 2xx.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum LinkPolicy {
+    #[default]
+    HttpsOnly,
+    /// Development only (the local stack's `ALLOW_INSECURE_LOCAL_ORIGIN`): also `http://` to
+    /// a loopback host, where the demo serves its files.
+    HttpsOrLoopbackHttp,
+}
+
+impl LinkPolicy {
+    fn check(self, link: &str) -> Result<(), LinkProblem> {
+        let url = url::Url::parse(link).map_err(|_| LinkProblem::NotHttps)?;
+        let loopback = match url.host() {
+            Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+            None => return Err(LinkProblem::NotHttps),
+        };
+        match (url.scheme(), self) {
+            ("https", _) => Ok(()),
+            ("http", Self::HttpsOrLoopbackHttp) if loopback => Ok(()),
+            _ => Err(LinkProblem::NotHttps),
+        }
+    }
+}
+
+/// [`plan_job_with`] under [`LinkPolicy::HttpsOnly`].
+pub fn plan_job(
+    event: &JaasEvent,
+    stored_key: &str,
+    received_at_ms: i64,
+) -> Result<Option<CopyJob>, MissingLink> {
+    plan_job_with(event, stored_key, received_at_ms, LinkPolicy::HttpsOnly)
 }
 
 /// Decides which file (if any) an event asks us to copy. Pure: no I/O, no clock (the
@@ -195,19 +254,25 @@ pub struct MissingLink {
 ///
 /// Reads the few fields it needs from the raw `data` by path, each on its own: a sibling
 /// field that does not fit its type (which makes the typed `data` fail) never costs the
-/// file. A field of the wrong type is treated as absent.
-pub fn plan_job(
+/// file. A link that is missing, not a string or not allowed by `policy` is reported as a
+/// [`MissingLink`] saying which.
+pub fn plan_job_with(
     event: &JaasEvent,
     stored_key: &str,
     received_at_ms: i64,
+    policy: LinkPolicy,
 ) -> Result<Option<CopyJob>, MissingLink> {
     let data = &event.raw_data;
     let text = |name: &str| data.get(name).and_then(lenient::string_of);
     let int = |name: &str| data.get(name).and_then(lenient::i64_of);
-    let link_at = |name: &str| {
-        data.get(name)
-            .and_then(Value::as_str)
+    let link_at = |name: &str| -> Result<&str, LinkProblem> {
+        let value = data.get(name).ok_or(LinkProblem::Missing)?;
+        let link = value
+            .as_str()
             .filter(|l| !l.trim().is_empty())
+            .ok_or(LinkProblem::NotAString)?;
+        policy.check(link)?;
+        Ok(link)
     };
     let (kind, field) = match event.known_type() {
         Some(EventType::RecordingUploaded) => (FileKind::Recording, "preAuthenticatedLink"),
@@ -220,16 +285,20 @@ pub fn plan_job(
         _ => return Ok(None),
     };
     let link = match kind {
-        // Prefer the plain list; the V2 (paginated) variant when only it is given.
-        FileKind::Screenshots => link_at(field).or_else(|| link_at("preAuthenticatedLinkV2")),
+        // Prefer the plain list; the V2 (paginated) variant when only it is usable.
+        FileKind::Screenshots => link_at(field).or_else(|problem| {
+            link_at("preAuthenticatedLinkV2").map_err(|v2| match problem {
+                LinkProblem::Missing => v2,
+                _ => problem,
+            })
+        }),
         _ => link_at(field),
     };
-    let Some(link) = link else {
-        return Err(MissingLink {
-            event_type: event.event_type.clone(),
-            field,
-        });
-    };
+    let link = link.map_err(|problem| MissingLink {
+        event_type: event.event_type.clone(),
+        field,
+        problem,
+    })?;
     // A non-positive expiry is nonsense: treated as absent (the default validity applies).
     let expiration = match kind {
         FileKind::Rtcstats => None,
@@ -375,6 +444,95 @@ mod tests {
         let ev = JaasEvent::parse(br#"{"eventType":"RECORDING_UPLOADED","data":{}}"#).expect("ok");
         let err = plan_job(&ev, "k", 0).unwrap_err();
         assert_eq!(err.field, "preAuthenticatedLink");
+        assert_eq!(err.problem, LinkProblem::Missing);
+    }
+
+    #[test]
+    fn a_link_that_is_not_a_string_or_not_https_is_no_link_and_never_quoted() {
+        let cases = [
+            (
+                "RECORDING_UPLOADED",
+                "preAuthenticatedLink",
+                "5",
+                LinkProblem::NotAString,
+            ),
+            (
+                "TRANSCRIPTION_UPLOADED",
+                "preAuthenticatedLink",
+                "\"  \"",
+                LinkProblem::NotAString,
+            ),
+            (
+                "CHAT_UPLOADED",
+                "preAuthenticatedLink",
+                "{\"u\":1}",
+                LinkProblem::NotAString,
+            ),
+            (
+                "RECORDING_UPLOADED",
+                "preAuthenticatedLink",
+                "\"http://x.example/r?sig=secret\"",
+                LinkProblem::NotHttps,
+            ),
+            (
+                "DOCUMENT_ADDED",
+                "preAuthenticatedLink",
+                "\"ftp://x.example/d?sig=secret\"",
+                LinkProblem::NotHttps,
+            ),
+            (
+                "VIDEO_SEGMENT_UPLOADED",
+                "preAuthenticatedLink",
+                "\"not a url sig=secret\"",
+                LinkProblem::NotHttps,
+            ),
+            (
+                "RTCSTATS_UPLOADED",
+                "statsUrl",
+                "\"file:///etc/passwd?sig=secret\"",
+                LinkProblem::NotHttps,
+            ),
+            (
+                "SCREEN_SHARING_HISTORY",
+                "preAuthenticatedLink",
+                "\"http://x.example/s?sig=secret\"",
+                LinkProblem::NotHttps,
+            ),
+            (
+                "RECORDING_UPLOADED",
+                "preAuthenticatedLink",
+                "\"https://?sig=secret\"",
+                LinkProblem::NotHttps,
+            ),
+        ];
+        for (ty, field, value, problem) in cases {
+            let body = format!(r#"{{"eventType":"{ty}","data":{{"{field}":{value}}}}}"#);
+            let ev = JaasEvent::parse(body.as_bytes()).expect("parses");
+            let err = plan_job(&ev, "k", 0).expect_err(ty);
+            assert_eq!((err.field, err.problem), (field, problem), "{ty} {value}");
+            assert!(!err.to_string().contains("secret"), "{err}");
+        }
+        // The local stack's demo links: http to loopback, development policy only.
+        for local in [
+            "http://127.0.0.1:9000/r.mp4",
+            "http://localhost/r.mp4",
+            "http://[::1]/r",
+        ] {
+            let body = format!(
+                r#"{{"eventType":"RECORDING_UPLOADED","data":{{"preAuthenticatedLink":"{local}"}}}}"#
+            );
+            let ev = JaasEvent::parse(body.as_bytes()).expect("parses");
+            assert!(plan_job(&ev, "k", 0).is_err(), "{local}");
+            let job = plan_job_with(&ev, "k", 0, LinkPolicy::HttpsOrLoopbackHttp)
+                .expect("allowed")
+                .expect("job");
+            assert_eq!(job.link.expose(), local);
+        }
+        let ev = JaasEvent::parse(
+            br#"{"eventType":"RECORDING_UPLOADED","data":{"preAuthenticatedLink":"http://10.0.0.1/r"}}"#,
+        )
+        .expect("parses");
+        assert!(plan_job_with(&ev, "k", 0, LinkPolicy::HttpsOrLoopbackHttp).is_err());
     }
     #[test]
     fn a_broken_sibling_field_never_costs_the_file() {

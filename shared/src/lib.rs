@@ -14,4 +14,5 @@ pub mod metrics;
 pub mod respond;
 pub mod schema;
 pub mod settings;
+pub mod sweep;
 pub mod telemetry;

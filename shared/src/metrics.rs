@@ -16,6 +16,24 @@ struct Sink {
 
 static SINK: OnceLock<Sink> = OnceLock::new();
 
+thread_local! {
+    /// Data points of this thread, while a test records them ([`record_on_this_thread`]).
+    static RECORDED: std::cell::RefCell<Option<Vec<(String, f64)>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// Starts keeping this thread's data points (name, value) in memory, in addition to any
+/// output, until [`take_recorded`]. For tests: a single-threaded async test sees every
+/// metric its code under test emits.
+pub fn record_on_this_thread() {
+    RECORDED.with(|r| *r.borrow_mut() = Some(Vec::new()));
+}
+
+/// The data points kept since [`record_on_this_thread`]; stops keeping them.
+pub fn take_recorded() -> Vec<(String, f64)> {
+    RECORDED.with(|r| r.borrow_mut().take().unwrap_or_default())
+}
+
 /// Enables metric output for this process; `service` becomes the `Service` dimension.
 /// The namespace is `METRICS_NAMESPACE`, default `MeetingHooks`.
 pub fn init(service: &'static str) {
@@ -56,6 +74,11 @@ pub fn emf_line(
 }
 
 fn emit(name: &str, value: f64, unit: &str, dimension: Option<(&str, &str)>) {
+    RECORDED.with(|r| {
+        if let Some(points) = r.borrow_mut().as_mut() {
+            points.push((name.to_owned(), value));
+        }
+    });
     if let Some(sink) = SINK.get() {
         println!(
             "{}",
@@ -90,7 +113,7 @@ pub fn value(name: &str, value: f64, unit: &str) {
 /// The counter for an ingest outcome.
 pub fn ingest_outcome(outcome: &IngestOutcome) {
     match outcome {
-        IngestOutcome::Stored => count("EventsStored", 1.0),
+        IngestOutcome::Stored | IngestOutcome::StoredWithNotes { .. } => count("EventsStored", 1.0),
         IngestOutcome::Duplicate => count("Duplicates", 1.0),
         IngestOutcome::Conflict => count("Conflicts", 1.0),
         IngestOutcome::Quarantined { .. } => count("Quarantined", 1.0),

@@ -18,6 +18,14 @@ pub fn error(status: u16, code: &str, reason: &str) -> Response<Body> {
     json(status, &json!({ "error": code, "reason": reason }))
 }
 
+/// A 405 refusal with the `Allow` header RFC 9110 requires (the methods the route takes).
+pub fn method_not_allowed(allow: &'static str, reason: &str) -> Response<Body> {
+    let mut r = error(405, "method_not_allowed", reason);
+    r.headers_mut()
+        .insert("allow", lambda_http::http::HeaderValue::from_static(allow));
+    r
+}
+
 /// The raw body bytes of a request, as API Gateway delivered them (base64 already decoded).
 pub fn body_bytes(body: &Body) -> &[u8] {
     // `Body` derefs to its bytes whatever the variant (empty, text, binary).

@@ -8,6 +8,7 @@
 //! | `idempotencyKey` (S) | partition key; the conditional `PutItem` deduplicates on it |
 //! | `sessionId` (S) + `sessionSort` (S, `<13-digit ms>#<key>`) | GSI `bySession`: one `Query` = a session's events in timestamp order |
 //! | `roomFqn` (S) + `roomSort` (S, `<13-digit ms>#<sessionId>`) | sparse GSI `byRoom`, set on ROOM_CREATED / ROOM_DESTROYED only: one `Query` = a room's sessions |
+//! | `jobPending` (S, always `pending`) + `jobPendingSort` (S, `<13-digit lease end ms>`) | sparse GSI `byPendingJob`, set only while a file event's job is not yet queued (state `sending`), removed when it is: one `Query` = the jobs whose enqueue lease ran out, for the sweeper. Projects `jobMessage` (the planned job JSON) and `payloadSha256` only |
 //! | `expiresAt` (N) | TTL (only when a retention is configured) |
 //!
 //! ## Settings table
@@ -23,12 +24,32 @@ use aws_sdk_dynamodb::types::{
     ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
 };
 
-/// A global secondary index (all attributes projected).
+/// What a global secondary index copies from the item besides the keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IndexProjection {
+    All,
+    /// Only these non-key attributes.
+    Include(&'static [&'static str]),
+}
+
+/// DynamoDB's limits that a write must respect, or it fails on every retry.
+pub mod limits {
+    /// An item: attribute names plus values. DynamoDB says 400 KB; measured, it accepts a
+    /// little more (409,600 would be 400 KiB). The decimal value is safe either way.
+    pub const ITEM_BYTES: usize = 400_000;
+    /// A partition key, of the table or of a global secondary index.
+    pub const PARTITION_KEY_BYTES: usize = 2048;
+    /// A sort key, of the table or of a global secondary index.
+    pub const SORT_KEY_BYTES: usize = 1024;
+}
+
+/// A global secondary index.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct IndexSpec {
     pub name: &'static str,
     pub hash_key: &'static str,
     pub range_key: Option<&'static str>,
+    pub projection: IndexProjection,
 }
 
 /// A table: string keys only, on-demand billing.
@@ -59,6 +80,8 @@ pub mod event_attr {
     pub const PAYLOAD_REF: &str = "payloadRef";
     pub const PAYLOAD_SHA256: &str = "payloadSha256";
     pub const DATA_ERROR: &str = "dataError";
+    /// A file event stored without a copy job: why its link is unusable (never the link).
+    pub const LINK_ERROR: &str = "linkError";
     pub const CONFLICT_OF: &str = "conflictOf";
     pub const JOB_ID: &str = "jobId";
     pub const JOB_STATE: &str = "jobState";
@@ -67,13 +90,30 @@ pub mod event_attr {
     pub const HEADERS: &str = "headers";
     pub const REASON: &str = "reason";
     pub const EXPIRES_AT: &str = "expiresAt";
+    /// How the event was stored differently from how it came (comma-separated codes, e.g. a
+    /// key too long for DynamoDB stored under its hash).
+    pub const STORAGE_NOTES: &str = "storageNotes";
     /// Random token of the delivery that wrote the item: a retried write that meets its own
     /// applied item (answer lost) recognises it.
     pub const ATTEMPT: &str = "attempt";
+    /// Set (to [`JOB_PENDING_VALUE`](super::JOB_PENDING_VALUE)) only while the job is not yet
+    /// queued: the partition key of the sparse index the sweeper reads.
+    pub const JOB_PENDING: &str = "jobPending";
+    /// The enqueue lease end as 13-digit zero-padded ms text, kept equal to `jobLeaseUntil`.
+    pub const JOB_PENDING_SORT: &str = "jobPendingSort";
+    /// The planned copy job (JSON), kept until it is queued so the sweeper can send it
+    /// without re-reading the payload (which may be in S3).
+    pub const JOB_MESSAGE: &str = "jobMessage";
 }
+
+/// The one partition of the pending-job index. A single partition is enough: an item is in
+/// it only between the write and the send (milliseconds) unless something failed, and only
+/// file events (a few per meeting) get there at all.
+pub const JOB_PENDING_VALUE: &str = "pending";
 
 pub const EVENTS_BY_SESSION: &str = "bySession";
 pub const EVENTS_BY_ROOM: &str = "byRoom";
+pub const EVENTS_PENDING_JOBS: &str = "byPendingJob";
 
 pub const EVENTS: TableSpec = TableSpec {
     logical_id: "EventsTable",
@@ -84,11 +124,22 @@ pub const EVENTS: TableSpec = TableSpec {
             name: EVENTS_BY_SESSION,
             hash_key: event_attr::SESSION_ID,
             range_key: Some(event_attr::SESSION_SORT),
+            projection: IndexProjection::All,
         },
         IndexSpec {
             name: EVENTS_BY_ROOM,
             hash_key: event_attr::ROOM_FQN,
             range_key: Some(event_attr::ROOM_SORT),
+            projection: IndexProjection::All,
+        },
+        IndexSpec {
+            name: EVENTS_PENDING_JOBS,
+            hash_key: event_attr::JOB_PENDING,
+            range_key: Some(event_attr::JOB_PENDING_SORT),
+            projection: IndexProjection::Include(&[
+                event_attr::JOB_MESSAGE,
+                event_attr::PAYLOAD_SHA256,
+            ]),
         },
     ],
     ttl_attribute: Some(event_attr::EXPIRES_AT),
@@ -202,14 +253,17 @@ impl TableSpec {
             );
         }
         for ix in self.indexes {
+            let projection = match ix.projection {
+                IndexProjection::All => Projection::builder().projection_type(ProjectionType::All),
+                IndexProjection::Include(attrs) => attrs.iter().fold(
+                    Projection::builder().projection_type(ProjectionType::Include),
+                    |p, a| p.non_key_attributes(*a),
+                ),
+            };
             let mut gsi = GlobalSecondaryIndex::builder()
                 .index_name(ix.name)
                 .key_schema(key(ix.hash_key, KeyType::Hash))
-                .projection(
-                    Projection::builder()
-                        .projection_type(ProjectionType::All)
-                        .build(),
-                );
+                .projection(projection.build());
             if let Some(r) = ix.range_key {
                 gsi = gsi.key_schema(key(r, KeyType::Range));
             }
@@ -272,6 +326,13 @@ pub const JOBS_QUEUE: QueueSpec = QueueSpec {
     retention_secs: 4 * 24 * 3600,
     dlq_retention_secs: 14 * 24 * 3600,
 };
+
+/// How often the event sweeper runs (template `Schedule`; the local stack's timer). Together
+/// with the enqueue lease it bounds how long a stored file event can wait for its job when the
+/// queue failed and JaaS never retries: lease + one period.
+pub const SWEEP_PERIOD_SECS: u64 = 60;
+/// [`SWEEP_PERIOD_SECS`] as an EventBridge schedule expression.
+pub const SWEEP_SCHEDULE: &str = "rate(1 minute)";
 
 /// Messages the copier takes per invocation (the event source mapping's BatchSize): one, so a
 /// six-hour recording never shares a Lambda's 15 minutes with other files.

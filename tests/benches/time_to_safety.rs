@@ -131,6 +131,8 @@ async fn once(
             ("JOBS_QUEUE_URL", &queue_url),
             ("PAYLOAD_BUCKET", &payloads),
             ("JAAS_WEBHOOK_SECRETS", SECRET),
+            // The test origin serves http on loopback (development policy, as the copier's).
+            ("ALLOW_INSECURE_LOCAL_ORIGIN", "true"),
         ]),
     )
     .expect("ingest wiring");

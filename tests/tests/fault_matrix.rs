@@ -51,6 +51,7 @@ struct IngestRow {
     queue_url: String,
     faults: Faults,
     service: wiring::Ingest,
+    sweeper: wiring::Sweeper,
 }
 
 async fn ingest_row() -> IngestRow {
@@ -60,22 +61,21 @@ async fn ingest_row() -> IngestRow {
     let bucket = emu.bucket().await;
     let faults = Faults::new();
     let sdk = faults.sdk(&emu.endpoint, REGION);
-    let (service, _) = wiring::ingest(
-        &sdk,
-        &env(&[
-            ("EVENTS_TABLE", &table),
-            ("JOBS_QUEUE_URL", &queue_url),
-            ("PAYLOAD_BUCKET", &bucket),
-            ("JAAS_WEBHOOK_SECRETS", SECRET),
-            ("ENQUEUE_LEASE_SECONDS", "30"),
-        ]),
-    )
-    .expect("wiring");
+    let vars = env(&[
+        ("EVENTS_TABLE", &table),
+        ("JOBS_QUEUE_URL", &queue_url),
+        ("PAYLOAD_BUCKET", &bucket),
+        ("JAAS_WEBHOOK_SECRETS", SECRET),
+        ("ENQUEUE_LEASE_SECONDS", "30"),
+    ]);
+    let (service, _) = wiring::ingest(&sdk, &vars).expect("wiring");
+    let (sweeper, _) = wiring::sweeper(&sdk, &vars).expect("wiring");
     IngestRow {
         table,
         queue_url,
         faults,
         service,
+        sweeper,
     }
 }
 
@@ -195,6 +195,79 @@ async fn sqs_failing_after_the_write_is_recovered_by_the_retry_exactly_once() {
     assert_eq!((items.len(), jobs.len()), (1, 1), "stored once, one job");
     assert_eq!(job_state(&items[0]), Some("queued"));
     report("SQS send failing after the write", started);
+}
+
+/// Keys of the items in the pending-job index (what the sweeper reads).
+async fn pending_index(table: &str) -> Vec<String> {
+    emulator()
+        .dynamodb()
+        .query()
+        .table_name(table)
+        .index_name(schema::EVENTS_PENDING_JOBS)
+        .key_condition_expression("#p = :p")
+        .expression_attribute_names("#p", a::JOB_PENDING)
+        .expression_attribute_values(":p", AttributeValue::S(schema::JOB_PENDING_VALUE.into()))
+        .send()
+        .await
+        .expect("query the pending-job index")
+        .items()
+        .iter()
+        .filter_map(|i| i.get(a::KEY).and_then(|v| v.as_s().ok()).cloned())
+        .collect()
+}
+
+#[tokio::test]
+async fn sqs_failing_after_the_write_with_no_retry_is_enqueued_by_the_sweeper_exactly_once() {
+    let row = ingest_row().await;
+    let body = recording_uploaded();
+    let started = Instant::now();
+    row.faults.always("sqs:SendMessage", Fault::Refuse);
+    let (code, answer) = row.deliver(&body).await;
+    assert_eq!(
+        (code, answer["error"].as_str()),
+        (503, Some("queue_unavailable"))
+    );
+    let (items, jobs) = row.safety().await;
+    assert_eq!((items.len(), jobs.len()), (1, 0));
+    assert_eq!(job_state(&items[0]), Some("sending"));
+    let key = items[0][a::KEY].as_s().expect("key").clone();
+    assert_eq!(pending_index(&row.table).await, vec![key.clone()]);
+
+    // JaaS never retries. While SQS still fails, the sweep fails (Lambda counts an error)
+    // and leaves the job in the index.
+    let now = now_ms();
+    let failed = row.sweeper.sweep(now).await;
+    assert!(failed.is_err(), "{failed:?}");
+    assert_eq!(pending_index(&row.table).await, vec![key.clone()]);
+
+    row.faults.clear();
+    let swept = row.sweeper.sweep(now + 1).await.expect("sweep");
+    assert_eq!((swept.examined, swept.enqueued), (1, 1));
+    let (items, jobs) = row.safety().await;
+    assert_eq!((items.len(), jobs.len()), (1, 1), "stored once, one job");
+    assert_eq!(jobs[0].source.stored_key, key);
+    assert_eq!(
+        jobs[0].link.expose(),
+        "https://8x8.vc/recordings/r.mp4?sig=secret"
+    );
+    assert_eq!(job_state(&items[0]), Some("queued"));
+    assert!(
+        !items[0].contains_key(a::JOB_MESSAGE),
+        "job message dropped once queued"
+    );
+    assert!(pending_index(&row.table).await.is_empty(), "left the index");
+
+    // Later runs (and a late JaaS retry) send nothing more.
+    let again = row.sweeper.sweep(now + 120_000).await.expect("sweep");
+    assert_eq!(again.enqueued, 0);
+    let (code, answer) = row.deliver(&body).await;
+    assert_eq!((code, answer["status"].as_str()), (200, Some("duplicate")));
+    let (_, jobs) = row.safety().await;
+    assert!(jobs.is_empty(), "still exactly one job");
+    report(
+        "SQS send failing after the write, no retry: the sweeper",
+        started,
+    );
 }
 
 #[tokio::test]

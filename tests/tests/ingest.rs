@@ -106,7 +106,7 @@ fn signed_at(body: &str, t: i64) -> Request {
 
 async fn send<S, Q, B>(svc: &IngestService<S, Q, B>, req: Request) -> (u16, Value)
 where
-    S: meeting_hooks::ingest::ports::EventStore,
+    S: meeting_hooks::ingest::ports::EventStore + meeting_hooks::ingest::ports::ItemSize,
     Q: JobQueue,
     B: meeting_hooks::ingest::ports::BlobStore,
 {
@@ -422,6 +422,70 @@ async fn a_crash_between_write_and_send_is_recovered_once_the_lease_runs_out() {
     assert!(stack.jobs().await.is_empty(), "still exactly one job");
 }
 
+/// The sweeper over the same table and queue (the integration suite's own wiring).
+fn sweeper(stack: &Stack) -> meeting_hooks::sweep::SweepService<DynamoEventStore, SqsJobQueue> {
+    let emu = emulator();
+    let env: HashMap<String, String> = [
+        ("EVENTS_TABLE", stack.table.as_str()),
+        ("JOBS_QUEUE_URL", stack.queue_url.as_str()),
+        ("ENQUEUE_LEASE_SECONDS", "30"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
+    let config = meeting_hooks::sweep::SweepConfig::from_env(&env).expect("config");
+    meeting_hooks::sweep::SweepService::new(
+        DynamoEventStore::new(emu.dynamodb(), &stack.table),
+        SqsJobQueue::new(emu.sqs(), &stack.queue_url),
+        &config,
+    )
+}
+
+#[tokio::test]
+async fn a_crash_between_write_and_send_with_no_retry_is_swept_after_the_lease() {
+    let stack = Stack::new().await;
+    let body = catalogue::example("RECORDING_UPLOADED").body;
+    let crashed = stack.service_with_queue(&[("ENQUEUE_LEASE_SECONDS", "30")], HangingQueue);
+    let start = now_ms();
+    let cut = tokio::time::timeout(
+        Duration::from_secs(5),
+        crashed.handle(
+            &::http::Method::POST,
+            signed(&body).headers(),
+            body.as_bytes(),
+            start,
+        ),
+    )
+    .await;
+    assert!(cut.is_err(), "the crashed delivery never answered");
+    let sweeper = sweeper(&stack);
+    // Inside the lease the writer may still send: the sweeper leaves it alone.
+    let early = sweeper.sweep(start + 1_000).await.expect("sweep");
+    assert_eq!((early.examined, early.enqueued), (0, 0));
+    assert!(stack.jobs().await.is_empty());
+    // After it, the job is sent once and the item marked queued; JaaS never retried.
+    let late = sweeper.sweep(start + 31_000).await.expect("sweep");
+    assert_eq!(late.enqueued, 1);
+    let jobs = stack.jobs().await;
+    assert_eq!(jobs.len(), 1);
+    assert_eq!(jobs[0].source.event_type, "RECORDING_UPLOADED");
+    let items = stack.items().await;
+    assert_eq!(s(events(&items)[0], a::JOB_STATE), Some("queued"));
+    assert!(
+        s(events(&items)[0], a::JOB_PENDING).is_none(),
+        "left the index"
+    );
+    assert_eq!(
+        sweeper
+            .sweep(start + 120_000)
+            .await
+            .expect("sweep")
+            .enqueued,
+        0
+    );
+    assert!(stack.jobs().await.is_empty(), "still exactly one job");
+}
+
 #[tokio::test]
 async fn forged_stale_and_unsigned_requests_store_nothing() {
     let stack = Stack::new().await;
@@ -542,6 +606,184 @@ async fn oversized_bodies_get_413_and_large_ones_go_to_s3() {
     assert_eq!(stack.items().await.len(), 1);
 }
 
+async fn object(bucket: &str, key: &str) -> Vec<u8> {
+    emulator()
+        .s3()
+        .get_object()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .expect("object")
+        .body
+        .collect()
+        .await
+        .expect("body")
+        .into_bytes()
+        .to_vec()
+}
+
+#[tokio::test]
+async fn keys_beyond_dynamodb_limits_get_2xx_and_are_stored_with_their_raw_bytes() {
+    let stack = Stack::new().await;
+    let svc = stack.service(&[]);
+    let long_key = "k".repeat(3000);
+    let file_event = format!(
+        r#"{{"idempotencyKey":"{long_key}","eventType":"RECORDING_UPLOADED","sessionId":"s-long-key","timestamp":1,"fqn":"a/r","data":{{"preAuthenticatedLink":"https://x.example/r.mp4"}}}}"#
+    );
+    let (code, answer) = send(&svc, signed(&file_event)).await;
+    assert_eq!(
+        (code, answer["status"].as_str()),
+        (200, Some("stored")),
+        "{answer}"
+    );
+    assert_eq!(
+        answer["notes"][0].as_str(),
+        Some(meeting_hooks::ingest::notes::KEY_HASHED),
+        "the answer says why"
+    );
+    // The retry is a duplicate: the derived key deduplicates as the original would.
+    assert_eq!(
+        send(&svc, signed(&file_event)).await.1["status"],
+        "duplicate"
+    );
+
+    let long_session = "s".repeat(1500);
+    let room_created = format!(
+        r#"{{"idempotencyKey":"room-long-session","eventType":"ROOM_CREATED","sessionId":"{long_session}","timestamp":2,"fqn":"a/r","data":{{}}}}"#
+    );
+    let (code, answer) = send(&svc, signed(&room_created)).await;
+    assert_eq!(
+        (code, answer["status"].as_str()),
+        (200, Some("stored")),
+        "{answer}"
+    );
+    let longer_session = "s".repeat(3000);
+    let joined = format!(
+        r#"{{"idempotencyKey":"joined-longer-session","eventType":"PARTICIPANT_JOINED","sessionId":"{longer_session}","timestamp":3,"fqn":"a/r","data":{{}}}}"#
+    );
+    let (code, answer) = send(&svc, signed(&joined)).await;
+    assert_eq!(
+        (code, answer["status"].as_str()),
+        (200, Some("stored")),
+        "{answer}"
+    );
+    assert_eq!(
+        answer["notes"][0].as_str(),
+        Some(meeting_hooks::ingest::notes::SESSION_NOT_INDEXED)
+    );
+
+    let items = stack.items().await;
+    let stored = events(&items);
+    assert_eq!(stored.len(), 3);
+    for body in [&file_event, &room_created, &joined] {
+        assert_eq!(
+            stored
+                .iter()
+                .filter(|i| s(i, a::PAYLOAD) == Some(body.as_str()))
+                .count(),
+            1,
+            "stored byte for byte once"
+        );
+    }
+    let hashed = stored
+        .iter()
+        .find(|i| s(i, a::PAYLOAD) == Some(file_event.as_str()))
+        .expect("file event");
+    let key = s(hashed, a::KEY).expect("key");
+    assert!(key.starts_with("key-sha256:") && key.len() < 100, "{key}");
+    let jobs = stack.jobs().await;
+    assert_eq!(jobs.len(), 1);
+    assert_eq!(jobs[0].job_id, format!("{key}/recording"));
+    assert_eq!(s(hashed, a::JOB_STATE), Some("queued"));
+
+    // The 1500-byte session is still one Query away, in both indexes.
+    let ddb = emulator().dynamodb();
+    let session = ddb
+        .query()
+        .table_name(&stack.table)
+        .index_name(schema::EVENTS_BY_SESSION)
+        .key_condition_expression("#s = :s")
+        .expression_attribute_names("#s", a::SESSION_ID)
+        .expression_attribute_values(":s", AttributeValue::S(long_session.clone()))
+        .send()
+        .await
+        .expect("query");
+    assert_eq!(session.items().len(), 1);
+    let room = ddb
+        .query()
+        .table_name(&stack.table)
+        .index_name(schema::EVENTS_BY_ROOM)
+        .key_condition_expression("#r = :r")
+        .expression_attribute_names("#r", a::ROOM_FQN)
+        .expression_attribute_values(":r", AttributeValue::S("a/r".into()))
+        .send()
+        .await
+        .expect("query");
+    assert_eq!(
+        room.items()
+            .iter()
+            .filter_map(|i| s(i, a::SESSION_ID))
+            .collect::<Vec<_>>(),
+        [long_session.as_str()]
+    );
+    let unindexed = stored
+        .iter()
+        .find(|i| s(i, a::KEY) == Some("joined-longer-session"))
+        .expect("stored");
+    assert_eq!(s(unindexed, a::SESSION_ID), None);
+    assert!(s(unindexed, a::STORAGE_NOTES).is_some());
+}
+
+#[tokio::test]
+async fn the_item_size_decides_overflow_and_an_event_no_item_can_hold_is_quarantined() {
+    let stack = Stack::new().await;
+    let svc = stack.service(&[]);
+    // Under the old 350 KiB body threshold, but customerId and fqn are repeated as attributes:
+    // the item would exceed 400 KB.
+    let body = format!(
+        r#"{{"idempotencyKey":"wide","eventType":"USAGE","sessionId":"s","timestamp":1,"customerId":"{}","fqn":"a/{}","data":[],"pad":"{}"}}"#,
+        "c".repeat(60_000),
+        "r".repeat(60_000),
+        "p".repeat(220_000)
+    );
+    assert!(body.len() < 350 * 1024);
+    let (code, answer) = send(&svc, signed(&body)).await;
+    assert_eq!(
+        (code, answer["status"].as_str()),
+        (200, Some("stored")),
+        "{answer}"
+    );
+    let items = stack.items().await;
+    let item = events(&items)[0];
+    assert!(item.get(a::PAYLOAD).is_none());
+    let key = s(item, a::PAYLOAD_REF).expect("payload kept outside the item");
+    assert!(key.starts_with("raw/"), "{key}");
+    assert_eq!(object(&stack.bucket, key).await, body.as_bytes());
+
+    // No item holds a 450 KB event type: quarantined with its raw bytes, 2xx, and why.
+    let huge = format!(
+        r#"{{"idempotencyKey":"huge","eventType":"{}","data":{{}}}}"#,
+        "X".repeat(450_000)
+    );
+    let (code, answer) = send(&svc, signed(&huge)).await;
+    assert_eq!(
+        (code, answer["status"].as_str(), answer["reason"].as_str()),
+        (200, Some("quarantined"), Some("too_large_for_an_item"))
+    );
+    let items = stack.items().await;
+    let q = items
+        .iter()
+        .find(|i| s(i, a::KIND) == Some("quarantine"))
+        .expect("quarantined");
+    let key = s(q, a::PAYLOAD_REF).expect("raw bytes in the bucket");
+    assert!(key.starts_with("quarantine/"), "{key}");
+    assert_eq!(object(&stack.bucket, key).await, huge.as_bytes());
+    // A retry changes nothing.
+    assert_eq!(send(&svc, signed(&huge)).await.0, 200);
+    assert_eq!(stack.items().await.len(), 2);
+}
+
 #[tokio::test]
 async fn storage_failure_answers_503_so_jaas_retries() {
     let stack = Stack::new().await;
@@ -566,15 +808,18 @@ async fn storage_failure_answers_503_so_jaas_retries() {
 async fn wrong_method_is_refused_with_a_reason() {
     let stack = Stack::new().await;
     let svc = stack.service(&[]);
-    let req = ::http::Request::builder()
-        .method("GET")
-        .body(Body::Empty)
-        .expect("request");
-    let (status, answer) = send(&svc, req).await;
-    assert_eq!(
-        (status, answer["error"].as_str()),
-        (405, Some("method_not_allowed"))
-    );
+    for method in ["GET", "PUT", "DELETE"] {
+        let req = ::http::Request::builder()
+            .method(method)
+            .body(Body::Empty)
+            .expect("request");
+        let resp = ingest_http::handle(&svc, req).await;
+        assert_eq!(resp.status().as_u16(), 405, "{method}");
+        assert_eq!(resp.headers()["allow"], "POST", "{method}: RFC 9110 Allow");
+        let answer: Value = serde_json::from_slice(resp.body().as_ref()).expect("JSON");
+        assert_eq!(answer["error"], "method_not_allowed");
+    }
+    assert!(stack.items().await.is_empty());
 }
 
 #[tokio::test]

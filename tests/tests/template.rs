@@ -15,12 +15,13 @@ use integration_tests::workspace_root;
 use meeting_hooks::config::Layered;
 use meeting_hooks::ingest::IngestConfig;
 use meeting_hooks::jobs::FileKind;
-use meeting_hooks::schema::{ALL_TABLES, COPIES, EVENTS, SETTINGS};
+use meeting_hooks::schema::{ALL_TABLES, COPIES, EVENTS, IndexProjection, SETTINGS};
 use serde_norway::{Mapping, Value};
 
 const INGEST: &str = "webhook-ingest";
 const SETTINGS_FN: &str = "settings-provisioning";
 const COPIER: &str = "recording-copier";
+const SWEEPER: &str = "event-sweeper";
 
 fn template_text() -> &'static str {
     static TEXT: OnceLock<String> = OnceLock::new();
@@ -176,7 +177,7 @@ fn every_function_builds_a_binary_of_this_workspace_for_lambda_arm64() {
     let bins = workspace_binaries();
     let root = workspace_root();
     let functions = resources_of("AWS::Serverless::Function");
-    assert_eq!(functions.len(), 3);
+    assert_eq!(functions.len(), 4);
     let mut built = BTreeSet::new();
     for (id, f) in functions {
         assert_eq!(
@@ -219,7 +220,12 @@ fn every_function_builds_a_binary_of_this_workspace_for_lambda_arm64() {
     assert_eq!(built, function_crates);
     assert_eq!(
         built,
-        BTreeSet::from([INGEST.to_owned(), SETTINGS_FN.to_owned(), COPIER.to_owned()])
+        BTreeSet::from([
+            INGEST.to_owned(),
+            SETTINGS_FN.to_owned(),
+            COPIER.to_owned(),
+            SWEEPER.to_owned()
+        ])
     );
 }
 
@@ -280,7 +286,8 @@ fn tables_are_the_ones_the_code_expects() {
             .map(|a| (a.to_owned(), "S".to_owned()))
             .collect();
         assert_eq!(attrs, expected_attrs, "{id}");
-        let gsis: BTreeMap<String, (Vec<(String, String)>, String)> = p["GlobalSecondaryIndexes"]
+        type Gsi = (Vec<(String, String)>, String, BTreeSet<String>);
+        let gsis: BTreeMap<String, Gsi> = p["GlobalSecondaryIndexes"]
             .as_sequence()
             .map(|s| s.as_slice())
             .unwrap_or_default()
@@ -294,17 +301,30 @@ fn tables_are_the_ones_the_code_expects() {
                             .as_str()
                             .expect("projection")
                             .to_owned(),
+                        str_list(&g["Projection"]["NonKeyAttributes"])
+                            .into_iter()
+                            .collect(),
                     ),
                 )
             })
             .collect();
-        let expected_gsis: BTreeMap<String, (Vec<(String, String)>, String)> = spec
+        let expected_gsis: BTreeMap<String, Gsi> = spec
             .indexes
             .iter()
             .map(|ix| {
+                let (kind, attrs) = match ix.projection {
+                    IndexProjection::All => ("ALL", BTreeSet::new()),
+                    IndexProjection::Include(attrs) => {
+                        ("INCLUDE", attrs.iter().map(|a| (*a).to_owned()).collect())
+                    }
+                };
                 (
                     ix.name.to_owned(),
-                    (expected_keys(ix.hash_key, ix.range_key), "ALL".to_owned()),
+                    (
+                        expected_keys(ix.hash_key, ix.range_key),
+                        kind.to_owned(),
+                        attrs,
+                    ),
                 )
             })
             .collect();
@@ -420,7 +440,7 @@ fn job_queue_and_event_source_fit_the_copier() {
 
 #[test]
 fn routes_and_environment_follow_the_functions_contract() {
-    let expected: [(&str, &str, &[&str]); 3] = [
+    let expected: [(&str, &str, &[&str]); 4] = [
         (
             INGEST,
             "/webhooks/jaas",
@@ -464,6 +484,16 @@ fn routes_and_environment_follow_the_functions_contract() {
                 "COPY_MAX_REDIRECTS",
                 "COPY_MAX_ATTEMPTS",
                 "COPY_INLINE_RETRIES",
+            ],
+        ),
+        (
+            SWEEPER,
+            "",
+            &[
+                "EVENTS_TABLE",
+                "JOBS_QUEUE_URL",
+                "ENQUEUE_LEASE_SECONDS",
+                "SWEEP_MAX_JOBS",
             ],
         ),
     ];
@@ -622,6 +652,12 @@ fn every_function_config_accepts_the_template_environment() {
     .expect("settings-provisioning starts");
     let copier = meeting_hooks::copier::CopierConfig::from_env(&template_env(COPIER))
         .expect("recording-copier starts");
+    let sweeper = meeting_hooks::sweep::SweepConfig::from_env(&template_env(SWEEPER))
+        .expect("event-sweeper starts");
+    assert_eq!(
+        sweeper.enqueue_lease, config.enqueue_lease,
+        "the sweeper takes the lease ingest takes"
+    );
     assert!(
         copier.settings().max_attempts.is_some(),
         "the copier knows the last delivery"
@@ -705,6 +741,21 @@ fn each_function_has_exactly_the_permissions_it_needs() {
             ("dynamodb:BatchGetItem", "GetAtt:SettingsTable.Arn"),
             ("dynamodb:GetItem", "GetAtt:SettingsTable.Arn"),
             ("secretsmanager:GetSecretValue", "Ref:JaasSecret"),
+        ])
+    );
+    // Sweeper: query the pending-job index only, claim and mark items, send jobs.
+    assert_eq!(
+        grants(SWEEPER),
+        set(&[
+            (
+                "dynamodb:Query",
+                &format!(
+                    "Sub:${{EventsTable.Arn}}/index/{}",
+                    meeting_hooks::schema::EVENTS_PENDING_JOBS
+                )
+            ),
+            ("dynamodb:UpdateItem", "GetAtt:EventsTable.Arn"),
+            ("sqs:SendMessage", "GetAtt:JobsQueue.Arn"),
         ])
     );
     // Copier: multipart upload into the recordings bucket and its own copy state; nothing on
@@ -857,6 +908,8 @@ fn dashboard_shows_every_metric_with_its_full_dimension_set() {
         "QueueFailures",
         "InProgress",
         "JobsRecovered",
+        "JobsSwept",
+        "FileEventsWithoutLink",
         "SettingsAnswers",
         "BytesCopied",
         "CopyDuration",
@@ -927,9 +980,25 @@ fn alarms_cover_dlq_old_jobs_copies_signatures_and_settings_and_can_notify() {
         "SignatureFailures",
         "SettingsAnswers",
         "SettingsRefused",
+        "FileEventsWithoutLink",
     ] {
         assert!(metrics.contains(m), "no alarm on {m}");
     }
+    // One file event whose file nobody will copy is enough, and it is ingest's metric.
+    let without_link = alarms
+        .iter()
+        .find(|(_, a)| a["Properties"]["MetricName"].as_str() == Some("FileEventsWithoutLink"))
+        .expect("FileEventsWithoutLink alarm")
+        .1;
+    let p = &without_link["Properties"];
+    assert_eq!(number(&p["Threshold"]), 1);
+    assert_eq!(
+        p["ComparisonOperator"].as_str(),
+        Some("GreaterThanOrEqualToThreshold")
+    );
+    assert_eq!(p["Statistic"].as_str(), Some("Sum"));
+    assert_eq!(p["Dimensions"][0]["Name"].as_str(), Some("Service"));
+    assert_eq!(p["Dimensions"][0]["Value"].as_str(), Some(INGEST));
     let oldest = alarms
         .iter()
         .find(|(_, a)| {
@@ -959,6 +1028,65 @@ fn alarms_cover_dlq_old_jobs_copies_signatures_and_settings_and_can_notify() {
     );
     let condition = &template()["Conditions"]["HasAlarmTopic"];
     assert!(!condition.is_null());
+    // The sweeper's failures alarm on their own (threshold 1): jobs are waiting.
+    let sweeper_id = resources_of("AWS::Serverless::Function")
+        .into_iter()
+        .find(|(_, f)| f["Metadata"]["BuildProperties"]["Binary"].as_str() == Some(SWEEPER))
+        .expect("sweeper")
+        .0;
+    assert!(
+        alarms.iter().any(|(_, a)| {
+            number(&a["Properties"]["Threshold"]) == 1
+                && a["Properties"]["Metrics"]
+                    .as_sequence()
+                    .into_iter()
+                    .flatten()
+                    .any(|m| {
+                        let metric = &m["MetricStat"]["Metric"];
+                        metric["MetricName"].as_str() == Some("Errors")
+                            && ref_of(&metric["Dimensions"][0]["Value"]) == Some(sweeper_id)
+                    })
+        }),
+        "no alarm on the sweeper's errors"
+    );
+}
+
+#[test]
+fn the_sweeper_runs_on_its_schedule_and_reads_the_pending_job_index() {
+    use meeting_hooks::schema::{EVENTS_PENDING_JOBS, SWEEP_PERIOD_SECS, SWEEP_SCHEDULE};
+    let f = function(SWEEPER);
+    let schedules: Vec<&Value> = f["Properties"]["Events"]
+        .as_mapping()
+        .expect("sweeper events")
+        .values()
+        .filter(|e| e["Type"].as_str() == Some("Schedule"))
+        .collect();
+    assert_eq!(schedules.len(), 1, "one schedule");
+    assert_eq!(
+        schedules[0]["Properties"]["Schedule"].as_str(),
+        Some(SWEEP_SCHEDULE)
+    );
+    assert_eq!(SWEEP_SCHEDULE, "rate(1 minute)");
+    assert_eq!(SWEEP_PERIOD_SECS, 60);
+    // A run ends before the next one starts.
+    assert!(number(prop(f, "Timeout")) <= 60);
+    assert_eq!(
+        ref_of(env_of(f)["EVENTS_TABLE"]),
+        Some(EVENTS.logical_id),
+        "the table ingest writes"
+    );
+    assert_eq!(
+        env_of(f)["JOBS_QUEUE_URL"],
+        env_of(function(INGEST))["JOBS_QUEUE_URL"],
+        "the queue ingest sends to"
+    );
+    assert!(
+        EVENTS
+            .indexes
+            .iter()
+            .any(|ix| ix.name == EVENTS_PENDING_JOBS),
+        "the index it queries exists"
+    );
 }
 
 #[test]

@@ -8,7 +8,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use meeting_hooks::aws::copies::status_of;
 use meeting_hooks::copier::state::CopyStatus;
 use meeting_hooks::jaas::JaasEvent;
-use meeting_hooks::jobs::{CopyJob, plan_job};
+use meeting_hooks::jobs::{CopyJob, LinkPolicy, plan_job_with};
 use meeting_hooks::schema::{copy_attr as c, event_attr as a};
 
 use super::target::Target;
@@ -73,7 +73,9 @@ pub async fn recopy(target: &Target, key: &str, force: bool) -> anyhow::Result<R
         .and_then(|v| v.as_n().ok())
         .and_then(|v| v.parse().ok())
         .unwrap_or(0);
-    let job = plan_job(&event, key, received_at)?
+    // Loopback http links too (the local stack's demo files): the copier applies its own
+    // source policy, and refuses them outside a local stack.
+    let job = plan_job_with(&event, key, received_at, LinkPolicy::HttpsOrLoopbackHttp)?
         .with_context(|| format!("{} events carry no file to copy", event.event_type))?;
 
     let copies = target.copies_table()?;

@@ -1,6 +1,7 @@
 //! `hooksctl up`: the whole product on one machine. Starts (or reuses) an AWS emulator, creates
 //! the resources the template declares, serves the API routes on localhost through the Lambda
-//! handler code, runs the copier the way the SQS event source mapping would, writes
+//! handler code, runs the copier the way the SQS event source mapping would and the event
+//! sweeper the way its schedule would, writes
 //! `.local/stack.json`, and stops everything it started on Ctrl-C.
 
 pub mod api;
@@ -8,6 +9,7 @@ pub mod emulator;
 pub mod info;
 pub mod poller;
 pub mod resources;
+pub mod schedule;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -50,6 +52,9 @@ pub struct UpArgs {
     /// Name prefix of the tables, queues and bucket.
     #[arg(long, default_value = "meeting-hooks-local")]
     pub prefix: String,
+    /// Seconds between event-sweeper runs (the template schedules it every minute).
+    #[arg(long, default_value_t = schema::SWEEP_PERIOD_SECS)]
+    pub sweep_interval_secs: u64,
     /// Where to write the machine-readable stack description.
     #[arg(long, default_value = info::DEFAULT_PATH)]
     pub stack_file: PathBuf,
@@ -158,6 +163,13 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
         },
     ));
 
+    // The event sweeper, on the template's schedule.
+    let (sweeper, _) = wiring::sweeper(&sdk, &env)?;
+    let sweeps = tokio::spawn(schedule::run(
+        sweeper,
+        std::time::Duration::from_secs(args.sweep_interval_secs.max(1)),
+    ));
+
     let info = StackInfo {
         api_base_url,
         routes: Routes {
@@ -184,6 +196,7 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
     eprintln!("\nstopping…");
     server.abort();
     poller.abort();
+    sweeps.abort();
     let _ = std::fs::remove_file(&args.stack_file);
     Ok(())
 }

@@ -5,12 +5,14 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
 
+use sha2::{Digest, Sha256};
+
 use crate::ingest::ports::{
-    EventRecord, EventStore, ExistingEvent, JobState, PutOutcome, QuarantineRecord, StoreError,
-    StoredPayload,
+    EventRecord, EventStore, ExistingEvent, ItemSize, JobState, PendingCursor, PendingJob,
+    PendingJobs, PendingPage, PutOutcome, QuarantineRecord, StoreError, StoredPayload,
 };
 use crate::jobs::MAX_TIME_MS;
-use crate::schema::event_attr as a;
+use crate::schema::{EVENTS_PENDING_JOBS, JOB_PENDING_VALUE, event_attr as a, limits};
 
 const SENDING: &str = "sending";
 const QUEUED: &str = "queued";
@@ -46,9 +48,51 @@ fn err(
 }
 
 /// Sort key text that orders lexicographically by time: 13-digit zero-padded milliseconds.
-/// Payload times outside 0..=[`MAX_TIME_MS`] are clamped so every key keeps 13 digits.
+/// Payload times outside 0..=[`MAX_TIME_MS`] are clamped so every key keeps 13 digits. A
+/// tail that would push the key past DynamoDB's 1024-byte sort key limit is replaced by
+/// `sha256:<hex>` of it: the order by time stays, and the full value is in its own attribute.
 pub fn time_sort(ts_ms: i64, tail: &str) -> String {
-    format!("{:013}#{tail}", ts_ms.clamp(0, MAX_TIME_MS))
+    let ts = ts_ms.clamp(0, MAX_TIME_MS);
+    if 14 + tail.len() <= limits::SORT_KEY_BYTES {
+        format!("{ts:013}#{tail}")
+    } else {
+        format!(
+            "{ts:013}#sha256:{}",
+            hex::encode(Sha256::digest(tail.as_bytes()))
+        )
+    }
+}
+
+/// An item's size as DynamoDB counts it: attribute names plus values (strings as UTF-8,
+/// binary as is, numbers as at most their decimal length + 1, maps and lists 3 bytes plus
+/// 1 per element). Errs on the large side.
+pub fn item_size(item: &HashMap<String, AttributeValue>) -> usize {
+    item.iter()
+        .map(|(name, v)| name.len().saturating_add(value_size(v)))
+        .fold(0, usize::saturating_add)
+}
+
+fn value_size(v: &AttributeValue) -> usize {
+    let sum = |sizes: &mut dyn Iterator<Item = usize>| sizes.fold(0, usize::saturating_add);
+    match v {
+        AttributeValue::S(t) => t.len(),
+        AttributeValue::N(t) => t.len() + 1,
+        AttributeValue::B(b) => b.as_ref().len(),
+        AttributeValue::Bool(_) | AttributeValue::Null(_) => 1,
+        AttributeValue::M(m) => 3 + sum(&mut m.iter().map(|(k, v)| k.len() + value_size(v) + 1)),
+        AttributeValue::L(l) => 3 + sum(&mut l.iter().map(|v| value_size(v) + 1)),
+        AttributeValue::Ss(ss) => sum(&mut ss.iter().map(String::len)),
+        AttributeValue::Ns(ns) => sum(&mut ns.iter().map(|n| n.len() + 1)),
+        AttributeValue::Bs(bs) => sum(&mut bs.iter().map(|b| b.as_ref().len())),
+        // Unknown future types: counted as the largest a value can be, never as fitting.
+        _ => limits::ITEM_BYTES,
+    }
+}
+
+/// The pending-job index's sort key: the lease end as 13-digit text, so that string order is
+/// time order (index keys are strings in this schema).
+pub fn lease_sort(lease_until_ms: i64) -> String {
+    format!("{:013}", lease_until_ms.clamp(0, MAX_TIME_MS))
 }
 
 fn payload_attrs(item: &mut HashMap<String, AttributeValue>, payload: &StoredPayload, text: bool) {
@@ -97,6 +141,11 @@ fn record_item(r: &EventRecord) -> HashMap<String, AttributeValue> {
         (a::APP_ID, &r.app_id),
         (a::CUSTOMER_ID, &r.customer_id),
         (a::DATA_ERROR, &r.data_error),
+        (a::LINK_ERROR, &r.link_error),
+        (
+            a::STORAGE_NOTES,
+            &(!r.notes.is_empty()).then(|| r.notes.join(",")),
+        ),
         (a::CONFLICT_OF, &r.conflict_of),
         (a::JOB_ID, &r.job_id),
     ] {
@@ -108,6 +157,12 @@ fn record_item(r: &EventRecord) -> HashMap<String, AttributeValue> {
         Some(JobState::Sending { lease_until_ms }) => {
             item.insert(a::JOB_STATE.into(), s(SENDING));
             item.insert(a::JOB_LEASE_UNTIL.into(), n(lease_until_ms));
+            // In the pending-job index until marked queued.
+            item.insert(a::JOB_PENDING.into(), s(JOB_PENDING_VALUE));
+            item.insert(a::JOB_PENDING_SORT.into(), s(lease_sort(lease_until_ms)));
+            if let Some(job) = &r.job_message {
+                item.insert(a::JOB_MESSAGE.into(), s(job));
+            }
         }
         Some(JobState::Queued) => {
             item.insert(a::JOB_STATE.into(), s(QUEUED));
@@ -182,9 +237,11 @@ impl EventStore for DynamoEventStore {
             .update_item()
             .table_name(&self.table)
             .key(a::KEY, s(key))
-            .update_expression("SET #lease = :until")
+            .update_expression("SET #lease = :until, #psort = :usort")
             .condition_expression("#state = :sending AND #lease < :now AND #sha = :sha")
             .expression_attribute_names("#lease", a::JOB_LEASE_UNTIL)
+            .expression_attribute_names("#psort", a::JOB_PENDING_SORT)
+            .expression_attribute_values(":usort", s(lease_sort(lease_until_ms)))
             .expression_attribute_names("#state", a::JOB_STATE)
             .expression_attribute_names("#sha", a::PAYLOAD_SHA256)
             .expression_attribute_values(":until", n(lease_until_ms))
@@ -210,9 +267,13 @@ impl EventStore for DynamoEventStore {
             .update_item()
             .table_name(&self.table)
             .key(a::KEY, s(key))
-            .update_expression("SET #state = :queued REMOVE #lease")
+            // Leaves the pending-job index; the job message is on the queue now.
+            .update_expression("SET #state = :queued REMOVE #lease, #pending, #psort, #job")
             .expression_attribute_names("#state", a::JOB_STATE)
             .expression_attribute_names("#lease", a::JOB_LEASE_UNTIL)
+            .expression_attribute_names("#pending", a::JOB_PENDING)
+            .expression_attribute_names("#psort", a::JOB_PENDING_SORT)
+            .expression_attribute_names("#job", a::JOB_MESSAGE)
             .expression_attribute_values(":queued", s(QUEUED))
             .send()
             .await
@@ -225,11 +286,13 @@ impl EventStore for DynamoEventStore {
             .update_item()
             .table_name(&self.table)
             .key(a::KEY, s(key))
-            .update_expression("SET #lease = :zero")
+            .update_expression("SET #lease = :zero, #psort = :zsort")
             .condition_expression("#state = :sending")
             .expression_attribute_names("#lease", a::JOB_LEASE_UNTIL)
+            .expression_attribute_names("#psort", a::JOB_PENDING_SORT)
             .expression_attribute_names("#state", a::JOB_STATE)
             .expression_attribute_values(":zero", n(0))
+            .expression_attribute_values(":zsort", s(lease_sort(0)))
             .expression_attribute_values(":sending", s(SENDING))
             .send()
             .await
@@ -238,20 +301,7 @@ impl EventStore for DynamoEventStore {
     }
 
     async fn put_quarantine(&self, r: &QuarantineRecord) -> Result<(), StoreError> {
-        let mut item = HashMap::new();
-        item.insert(a::KEY.into(), s(&r.key));
-        item.insert(a::KIND.into(), s("quarantine"));
-        item.insert(a::REASON.into(), s(&r.reason));
-        item.insert(a::RECEIVED_AT.into(), n(r.received_at_ms));
-        item.insert(a::PAYLOAD_SHA256.into(), s(&r.payload_sha256));
-        payload_attrs(&mut item, &r.payload, false);
-        item.insert(
-            a::HEADERS.into(),
-            AttributeValue::M(r.headers.iter().map(|(k, v)| (k.clone(), s(v))).collect()),
-        );
-        if let Some(exp) = r.expires_at_secs {
-            item.insert(a::EXPIRES_AT.into(), n(exp));
-        }
+        let item = quarantine_item(r);
         let result = self
             .client
             .put_item()
@@ -275,6 +325,90 @@ impl EventStore for DynamoEventStore {
     }
 }
 
+fn quarantine_item(r: &QuarantineRecord) -> HashMap<String, AttributeValue> {
+    let mut item = HashMap::new();
+    item.insert(a::KEY.into(), s(&r.key));
+    item.insert(a::KIND.into(), s("quarantine"));
+    item.insert(a::REASON.into(), s(&r.reason));
+    item.insert(a::RECEIVED_AT.into(), n(r.received_at_ms));
+    item.insert(a::PAYLOAD_SHA256.into(), s(&r.payload_sha256));
+    payload_attrs(&mut item, &r.payload, false);
+    item.insert(
+        a::HEADERS.into(),
+        AttributeValue::M(r.headers.iter().map(|(k, v)| (k.clone(), s(v))).collect()),
+    );
+    if let Some(exp) = r.expires_at_secs {
+        item.insert(a::EXPIRES_AT.into(), n(exp));
+    }
+    item
+}
+
+impl ItemSize for DynamoEventStore {
+    fn event_bytes(&self, record: &EventRecord) -> usize {
+        item_size(&record_item(record))
+    }
+
+    fn quarantine_bytes(&self, record: &QuarantineRecord) -> usize {
+        item_size(&quarantine_item(record))
+    }
+}
+
+impl PendingJobs for DynamoEventStore {
+    async fn expired(
+        &self,
+        now_ms: i64,
+        limit: u32,
+        after: Option<&PendingCursor>,
+    ) -> Result<PendingPage, StoreError> {
+        let start = after.map(|c| {
+            c.0.iter()
+                .map(|(k, v)| (k.clone(), s(v)))
+                .collect::<HashMap<_, _>>()
+        });
+        let resp = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(EVENTS_PENDING_JOBS)
+            .key_condition_expression("#p = :p AND #ps < :now")
+            .expression_attribute_names("#p", a::JOB_PENDING)
+            .expression_attribute_names("#ps", a::JOB_PENDING_SORT)
+            .expression_attribute_values(":p", s(JOB_PENDING_VALUE))
+            .expression_attribute_values(":now", s(lease_sort(now_ms)))
+            .limit(i32::try_from(limit.max(1)).unwrap_or(i32::MAX))
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(|e| err("Query(pending jobs)")(super::boxed(e)))?;
+        let text = |item: &HashMap<String, AttributeValue>, name: &str| {
+            item.get(name).and_then(|v| v.as_s().ok()).cloned()
+        };
+        let jobs = resp
+            .items()
+            .iter()
+            .filter_map(|item| {
+                Some(PendingJob {
+                    key: text(item, a::KEY)?,
+                    payload_sha256: text(item, a::PAYLOAD_SHA256).unwrap_or_default(),
+                    job_message: text(item, a::JOB_MESSAGE),
+                    lease_until_ms: text(item, a::JOB_PENDING_SORT)
+                        .and_then(|t| t.parse().ok())
+                        .unwrap_or(0),
+                })
+            })
+            .collect();
+        // Every key attribute of this table and index is a string.
+        let next = resp.last_evaluated_key().map(|k| {
+            PendingCursor(
+                k.iter()
+                    .filter_map(|(name, v)| Some((name.clone(), v.as_s().ok()?.clone())))
+                    .collect(),
+            )
+        });
+        Ok(PendingPage { jobs, next })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -286,5 +420,33 @@ mod tests {
         assert_eq!(time_sort(i64::MAX, "k"), "9999999999999#k");
         assert_eq!(time_sort(1_600_000_000_000, "k"), "1600000000000#k");
         assert!(time_sort(1, "k") < time_sort(i64::MAX, "k"));
+    }
+
+    #[test]
+    fn a_tail_too_long_for_a_sort_key_is_replaced_by_its_hash() {
+        let fits = "k".repeat(1024 - 14);
+        assert_eq!(time_sort(5, &fits).len(), 1024);
+        assert!(time_sort(5, &fits).ends_with(&fits));
+        let long = "k".repeat(1024 - 13);
+        let key = time_sort(5, &long);
+        assert!(key.len() <= limits::SORT_KEY_BYTES);
+        assert!(key.starts_with("0000000000005#sha256:"), "{key}");
+        assert_eq!(key, time_sort(5, &long), "stable");
+        assert!(time_sort(4, &long) < time_sort(5, "a"), "time order kept");
+    }
+
+    #[test]
+    fn item_size_counts_names_and_values_as_dynamodb_does() {
+        let item = HashMap::from([
+            ("ab".to_owned(), s("héllo")),
+            ("n".to_owned(), n(12345)),
+            ("b".to_owned(), AttributeValue::B(vec![0u8; 10].into())),
+            (
+                "m".to_owned(),
+                AttributeValue::M(HashMap::from([("x".to_owned(), s("yz"))])),
+            ),
+        ]);
+        // 2 + 6 | 1 + 6 | 1 + 10 | 1 + 3 + (1 + 2 + 1)
+        assert_eq!(item_size(&item), 8 + 7 + 11 + 8);
     }
 }

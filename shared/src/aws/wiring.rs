@@ -14,11 +14,14 @@ use crate::copier::origin::HttpOrigin;
 use crate::copier::service::CopyService;
 use crate::ingest::{IngestConfig, IngestService};
 use crate::settings::{SettingsConfig, SettingsService};
+use crate::sweep::{SweepConfig, SweepService};
 
 /// webhook-ingest over DynamoDB, SQS and S3.
 pub type Ingest = IngestService<DynamoEventStore, SqsJobQueue, S3BlobStore>;
 /// settings-provisioning over DynamoDB.
 pub type Settings = SettingsService<DynamoSettingsStore>;
+/// event-sweeper over DynamoDB (the pending-job index) and SQS.
+pub type Sweeper = SweepService<DynamoEventStore, SqsJobQueue>;
 /// recording-copier over DynamoDB, S3 and the SSRF-checked HTTP origin.
 pub type Copier = CopyService<DynamoCopyStore, S3MultipartSink, HttpOrigin>;
 
@@ -51,6 +54,17 @@ pub fn settings(
     let config = SettingsConfig::from_env(env)?;
     let service = SettingsService::new(
         DynamoSettingsStore::new(super::dynamodb(sdk), &config.settings_table),
+        &config,
+    );
+    Ok((service, config))
+}
+
+/// event-sweeper: config from `env`.
+pub fn sweeper(sdk: &SdkConfig, env: &impl Env) -> Result<(Sweeper, SweepConfig), WiringError> {
+    let config = SweepConfig::from_env(env)?;
+    let service = SweepService::new(
+        DynamoEventStore::new(super::dynamodb(sdk), &config.events_table),
+        SqsJobQueue::new(super::sqs(sdk), &config.jobs_queue_url),
         &config,
     );
     Ok((service, config))

@@ -4,12 +4,12 @@
 use lambda_http::{Body, Request, Response};
 use serde_json::json;
 
-use super::ports::{BlobStore, EventStore, JobQueue};
+use super::ports::{BlobStore, EventStore, ItemSize, JobQueue};
 use super::{IngestOutcome, IngestService};
 use crate::respond;
 
 /// Handles one API Gateway request with the real clock.
-pub async fn handle<S: EventStore, Q: JobQueue, B: BlobStore>(
+pub async fn handle<S: EventStore + ItemSize, Q: JobQueue, B: BlobStore>(
     service: &IngestService<S, Q, B>,
     request: Request,
 ) -> Response<Body> {
@@ -29,16 +29,17 @@ pub async fn handle<S: EventStore, Q: JobQueue, B: BlobStore>(
 pub fn response(outcome: &IngestOutcome) -> Response<Body> {
     match outcome {
         IngestOutcome::Stored => respond::json(200, &json!({"status": "stored"})),
+        IngestOutcome::StoredWithNotes { notes } => {
+            respond::json(200, &json!({"status": "stored", "notes": notes}))
+        }
         IngestOutcome::Duplicate => respond::json(200, &json!({"status": "duplicate"})),
         IngestOutcome::Conflict => respond::json(200, &json!({"status": "conflict"})),
         IngestOutcome::Quarantined { reason } => {
             respond::json(200, &json!({"status": "quarantined", "reason": reason}))
         }
-        IngestOutcome::MethodNotAllowed => respond::error(
-            405,
-            "method_not_allowed",
-            "webhooks are delivered with POST",
-        ),
+        IngestOutcome::MethodNotAllowed => {
+            respond::method_not_allowed("POST", "webhooks are delivered with POST")
+        }
         IngestOutcome::TooLarge { limit } => respond::error(
             413,
             "body_too_large",
@@ -67,5 +68,19 @@ pub fn response(outcome: &IngestOutcome) -> Response<Body> {
             "queue_unavailable",
             "event stored but its copy job could not be queued; retry later",
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn method_not_allowed_names_the_allowed_method() {
+        let r = response(&IngestOutcome::MethodNotAllowed);
+        assert_eq!(r.status().as_u16(), 405);
+        assert_eq!(r.headers()["allow"], "POST");
+        let body: serde_json::Value = serde_json::from_slice(r.body().as_ref()).expect("JSON");
+        assert_eq!(body["error"], "method_not_allowed");
     }
 }

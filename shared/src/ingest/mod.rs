@@ -19,15 +19,29 @@ use tracing::{Span, error, info, instrument, warn};
 
 use crate::config::{self, ConfigError, Env};
 use crate::jaas::{EventType, JaasEvent, JaasVerifier, SignatureError};
-use crate::jobs::{CopyJob, plan_job};
+use crate::jobs::{CopyJob, JOB_MESSAGE_MAX_BYTES, LinkPolicy, plan_job_with};
 use crate::metrics;
+use crate::schema::limits;
 use ports::{
-    BlobStore, EventRecord, EventStore, JobQueue, JobState, PutOutcome, QuarantineRecord,
+    BlobStore, EventRecord, EventStore, ItemSize, JobQueue, JobState, PutOutcome, QuarantineRecord,
     StoreError, StoredPayload,
 };
 
-/// Items are limited to 400 KB; bodies above this go to the blob store first.
-pub const INLINE_PAYLOAD_MAX: usize = 350 * 1024;
+/// An idempotencyKey longer than this is stored under its SHA-256 (`key-sha256:<hex>`; the
+/// original stays in the payload). JaaS sends 36-byte UUIDs; the bound keeps every key derived
+/// from it inside DynamoDB's limits: the conflict key (+74 bytes) and the job id (+14) as
+/// partition keys (2048 bytes), and the session index's sort key as one (1024 bytes, whose
+/// tail the store shortens itself).
+pub const MAX_RAW_KEY_BYTES: usize = 1024;
+
+/// Why an event was stored differently from how it came; in the item (`storageNotes`) and
+/// in the answer.
+pub mod notes {
+    pub const KEY_HASHED: &str = "idempotency_key_over_1024_bytes_stored_under_its_sha256";
+    pub const SESSION_NOT_INDEXED: &str = "session_id_over_2048_bytes_not_indexed";
+    pub const ROOM_NOT_INDEXED: &str = "fqn_over_2048_bytes_not_indexed";
+    pub const JOB_TOO_LARGE: &str = "copy_job_over_256_kib_not_queued";
+}
 
 /// Headers whose values are credentials and are never stored.
 const REDACTED_HEADERS: &[&str] = &[
@@ -49,6 +63,8 @@ pub struct IngestConfig {
     pub enqueue_lease: Duration,
     /// How long events are kept (TTL); `None` keeps them for good.
     pub retention: Option<Duration>,
+    /// Which links make a copy job (https only, except in the local stack).
+    pub link_policy: LinkPolicy,
 }
 
 impl IngestConfig {
@@ -58,7 +74,9 @@ impl IngestConfig {
     /// Reads `EVENTS_TABLE`, `JOBS_QUEUE_URL`, `PAYLOAD_BUCKET`, `JAAS_WEBHOOK_SECRETS`
     /// (comma-separated, for rotation), `JAAS_AUTHORIZATION` (optional),
     /// `SIGNATURE_TOLERANCE_SECONDS`, `MAX_BODY_BYTES`, `ENQUEUE_LEASE_SECONDS`,
-    /// `EVENT_RETENTION_DAYS` (optional).
+    /// `EVENT_RETENTION_DAYS` (optional), `ALLOW_INSECURE_LOCAL_ORIGIN` (development only:
+    /// `http://` links to a loopback host make jobs too; the copier refuses to fetch them in
+    /// Lambda unless the AWS APIs are a loopback emulator).
     pub fn from_env(env: &impl Env) -> Result<Self, ConfigError> {
         let verifier = JaasVerifier::from_env(env)?;
         if !verifier.has_secrets() {
@@ -84,6 +102,11 @@ impl IngestConfig {
             max_body_bytes: config::parsed_or(env, "MAX_BODY_BYTES", Self::DEFAULT_MAX_BODY)?,
             enqueue_lease: Duration::from_secs(lease),
             retention,
+            link_policy: if config::flag(env, "ALLOW_INSECURE_LOCAL_ORIGIN")? {
+                LinkPolicy::HttpsOrLoopbackHttp
+            } else {
+                LinkPolicy::HttpsOnly
+            },
         })
     }
 }
@@ -93,6 +116,11 @@ impl IngestConfig {
 pub enum IngestOutcome {
     /// First delivery: stored (and its job enqueued, if any).
     Stored,
+    /// First delivery, stored, but not entirely as it came: each note says how (a key too
+    /// long for DynamoDB stored under its hash, a session too long to index, ...).
+    StoredWithNotes {
+        notes: Vec<&'static str>,
+    },
     /// Same key, same payload: nothing new (a missing job was enqueued if needed).
     Duplicate,
     /// Same key, different payload: kept under a derived key and flagged.
@@ -118,6 +146,10 @@ enum Failure {
     Storage(StoreError),
     Queue,
     InProgress,
+    /// The body could not be written to the blob store.
+    Blob(ports::BlobError),
+    /// Even with its payload in the blob store the item would exceed DynamoDB's item limit.
+    TooLargeForAnItem,
 }
 
 impl From<StoreError> for Failure {
@@ -127,9 +159,24 @@ impl From<StoreError> for Failure {
 }
 
 enum Written {
-    Created,
+    /// With the notes on how it was stored.
+    Created(Vec<&'static str>),
     Duplicate,
     KeyTakenByOtherPayload,
+}
+
+/// One verified delivery as it will be stored: what [`IngestService::write`] needs besides
+/// the key.
+struct Delivery<'a> {
+    event: &'a JaasEvent,
+    body: &'a [u8],
+    sha: &'a str,
+    attempt: &'a str,
+    now_ms: i64,
+    /// The session id when it fits an index key; `None` otherwise.
+    session_id: Option<&'a str>,
+    index_room: bool,
+    notes: Vec<&'static str>,
 }
 
 /// The ingest use case over its three ports.
@@ -142,9 +189,10 @@ pub struct IngestService<S, Q, B> {
     max_body_bytes: usize,
     lease_ms: i64,
     retention_secs: Option<i64>,
+    link_policy: LinkPolicy,
 }
 
-impl<S: EventStore, Q: JobQueue, B: BlobStore> IngestService<S, Q, B> {
+impl<S: EventStore + ItemSize, Q: JobQueue, B: BlobStore> IngestService<S, Q, B> {
     pub fn new(store: S, queue: Q, blobs: B, config: &IngestConfig) -> Self {
         Self {
             store,
@@ -156,6 +204,7 @@ impl<S: EventStore, Q: JobQueue, B: BlobStore> IngestService<S, Q, B> {
             retention_secs: config
                 .retention
                 .map(|r| i64::try_from(r.as_secs()).unwrap_or(i64::MAX)),
+            link_policy: config.link_policy,
         }
     }
 
@@ -222,39 +271,62 @@ impl<S: EventStore, Q: JobQueue, B: BlobStore> IngestService<S, Q, B> {
             );
         }
 
-        let payload = match self.payload_location(body, &sha, "raw/jaas").await {
-            Ok(p) => p,
-            Err(()) => return IngestOutcome::StorageUnavailable,
+        // Keys and indexed attributes within DynamoDB's limits, so that no delivery fails its
+        // write on every retry (503 forever). What does not fit is kept in the payload.
+        let mut notes = Vec::new();
+        let key = match event.idempotency_key.as_deref() {
+            None => format!("sha256:{sha}"),
+            Some(k) if k.len() > MAX_RAW_KEY_BYTES => {
+                notes.push(notes::KEY_HASHED);
+                format!("key-sha256:{}", hex::encode(Sha256::digest(k.as_bytes())))
+            }
+            Some(k) => k.to_owned(),
         };
-        let key = event
-            .idempotency_key
-            .clone()
-            .unwrap_or_else(|| format!("sha256:{sha}"));
-        let attempt = attempt_token(now_ms);
-        let result = match self
-            .write(&event, &key, &payload, &sha, None, &attempt, now_ms)
-            .await
+        let session_id = match event.session_id.as_deref() {
+            Some(id) if id.len() > limits::PARTITION_KEY_BYTES => {
+                notes.push(notes::SESSION_NOT_INDEXED);
+                None
+            }
+            other => other,
+        };
+        let mut index_room = matches!(
+            event.known_type(),
+            Some(EventType::RoomCreated | EventType::RoomDestroyed)
+        );
+        if index_room
+            && event
+                .fqn
+                .as_deref()
+                .is_some_and(|f| f.len() > limits::PARTITION_KEY_BYTES)
         {
-            Ok(Written::Created) => Ok(IngestOutcome::Stored),
+            notes.push(notes::ROOM_NOT_INDEXED);
+            index_room = false;
+        }
+        if !notes.is_empty() {
+            warn!(?notes, "event stored differently from how it came");
+        }
+        let attempt = attempt_token(now_ms);
+        let delivery = Delivery {
+            event: &event,
+            body,
+            sha: &sha,
+            attempt: &attempt,
+            now_ms,
+            session_id,
+            index_room,
+            notes,
+        };
+        let result = match self.write(&delivery, &key, None).await {
+            Ok(Written::Created(notes)) if notes.is_empty() => Ok(IngestOutcome::Stored),
+            Ok(Written::Created(notes)) => Ok(IngestOutcome::StoredWithNotes { notes }),
             Ok(Written::Duplicate) => Ok(IngestOutcome::Duplicate),
             Ok(Written::KeyTakenByOtherPayload) => {
                 // Not a duplicate: keep it under a key derived from its own content, so a
                 // retry of this delivery deduplicates against it.
                 let conflict_key = format!("{key}#conflict#{sha}");
                 warn!("idempotencyKey reused with a different payload; kept under a derived key");
-                match self
-                    .write(
-                        &event,
-                        &conflict_key,
-                        &payload,
-                        &sha,
-                        Some(&key),
-                        &attempt,
-                        now_ms,
-                    )
-                    .await
-                {
-                    Ok(Written::Created) => Ok(IngestOutcome::Conflict),
+                match self.write(&delivery, &conflict_key, Some(&key)).await {
+                    Ok(Written::Created(_)) => Ok(IngestOutcome::Conflict),
                     Ok(Written::Duplicate) => Ok(IngestOutcome::Duplicate),
                     Ok(Written::KeyTakenByOtherPayload) => {
                         // Only a foreign writer could put another payload under a key that
@@ -273,58 +345,85 @@ impl<S: EventStore, Q: JobQueue, B: BlobStore> IngestService<S, Q, B> {
                 error!(error = %e, source = %e.source, "event storage failed");
                 IngestOutcome::StorageUnavailable
             }
+            Err(Failure::Blob(e)) => {
+                error!(error = %e, source = %e.source, "large payload write failed");
+                IngestOutcome::StorageUnavailable
+            }
             Err(Failure::Queue) => IngestOutcome::QueueUnavailable,
             Err(Failure::InProgress) => IngestOutcome::InProgress,
+            // A retry could never store it as an event: keep it as it came and say why.
+            Err(Failure::TooLargeForAnItem) => {
+                self.quarantine(headers, body, sha, "too_large_for_an_item", now_ms)
+                    .await
+            }
         }
     }
 
     /// The one conditional write, then whatever job bookkeeping the outcome calls for.
-    #[allow(clippy::too_many_arguments)]
     async fn write(
         &self,
-        event: &JaasEvent,
+        d: &Delivery<'_>,
         key: &str,
-        payload: &StoredPayload,
-        sha: &str,
         conflict_of: Option<&str>,
-        attempt: &str,
-        now_ms: i64,
     ) -> Result<Written, Failure> {
-        let job = match plan_job(event, key, now_ms) {
-            Ok(job) => job,
-            Err(missing) => {
-                warn!(
-                    field = missing.field,
-                    "file event without a link: stored, nothing to copy"
-                );
-                metrics::count("FileEventsWithoutLink", 1.0);
-                None
-            }
+        let (event, sha, attempt, now_ms) = (d.event, d.sha, d.attempt, d.now_ms);
+        let (mut job, mut link_error) = match plan_job_with(event, key, now_ms, self.link_policy) {
+            Ok(job) => (job, None),
+            Err(missing) => (None, Some(missing.to_string())),
         };
-        let record = EventRecord {
+        let mut notes = d.notes.clone();
+        let job_message = job.as_ref().map(CopyJob::to_json);
+        if job_message
+            .as_ref()
+            .is_some_and(|m| m.len() > JOB_MESSAGE_MAX_BYTES)
+        {
+            // SQS would refuse it on every attempt: stored without a job, counted and
+            // alarmed like a file event without a link.
+            job = None;
+            link_error = Some(format!(
+                "{} copy job message over {JOB_MESSAGE_MAX_BYTES} bytes (SQS limit): not queued",
+                event.event_type
+            ));
+            notes.push(notes::JOB_TOO_LARGE);
+        }
+        let job_message = job.as_ref().and(job_message);
+        let mut record = EventRecord {
             key: key.to_owned(),
             event_type: event.event_type.clone(),
-            session_id: event.session_id.clone(),
+            session_id: d.session_id.map(str::to_owned),
             fqn: event.fqn.clone(),
             app_id: event.app().map(str::to_owned),
             customer_id: event.customer_id.clone(),
             timestamp_ms: event.timestamp.unwrap_or(now_ms),
             received_at_ms: now_ms,
-            payload: payload.clone(),
+            payload: StoredPayload::Inline(d.body.to_vec()),
             payload_sha256: sha.to_owned(),
-            indexes_room_session: matches!(
-                event.known_type(),
-                Some(EventType::RoomCreated | EventType::RoomDestroyed)
-            ),
+            indexes_room_session: d.index_room,
             data_error: event.data_error.clone(),
+            link_error: link_error.clone(),
+            notes,
             conflict_of: conflict_of.map(str::to_owned),
             job_id: job.as_ref().map(|j| j.job_id.clone()),
             job_state: job.as_ref().map(|_| JobState::Sending {
                 lease_until_ms: now_ms.saturating_add(self.lease_ms),
             }),
+            job_message,
             expires_at_secs: self.expiry(now_ms),
             attempt: attempt.to_owned(),
         };
+        // Inline when the whole item fits DynamoDB's item limit (names and values), else the
+        // body goes to the blob store first (content-addressed, so a retry rewrites the same
+        // object and a crash before the item leaves no harm).
+        if self.store.event_bytes(&record) > limits::ITEM_BYTES {
+            record.payload = self
+                .put_blob(d.body, sha, "raw/jaas")
+                .await
+                .map_err(Failure::Blob)?;
+            if self.store.event_bytes(&record) > limits::ITEM_BYTES {
+                warn!("event too large for an item even without its payload");
+                return Err(Failure::TooLargeForAnItem);
+            }
+        }
         let outcome = match self.store.put_if_absent(&record).await? {
             // Our own write, applied, whose answer was lost: the SDK's retry met it. The
             // lease in it is ours, so this delivery goes on as the one that created it.
@@ -336,10 +435,19 @@ impl<S: EventStore, Q: JobQueue, B: BlobStore> IngestService<S, Q, B> {
         };
         match outcome {
             PutOutcome::Created => {
+                if let Some(problem) = &link_error {
+                    // Counted once per stored event (not per duplicate) and alarmed: the file
+                    // behind it will not be copied unless someone fetches it by hand in time.
+                    warn!(
+                        problem = %problem,
+                        "file event without a usable link: stored, nothing to copy"
+                    );
+                    metrics::count("FileEventsWithoutLink", 1.0);
+                }
                 if let Some(job) = &job {
                     self.enqueue(key, job).await?;
                 }
-                Ok(Written::Created)
+                Ok(Written::Created(record.notes.clone()))
             }
             PutOutcome::Exists(old) if old.payload_sha256.as_deref() == Some(sha) => {
                 if let (Some(JobState::Sending { lease_until_ms }), Some(job)) =
@@ -399,18 +507,28 @@ impl<S: EventStore, Q: JobQueue, B: BlobStore> IngestService<S, Q, B> {
             bytes = body.len(),
             "verified body is not a JaaS event: quarantined"
         );
-        let Ok(payload) = self.payload_location(body, &sha, "quarantine").await else {
-            return IngestOutcome::StorageUnavailable;
-        };
-        let record = QuarantineRecord {
+        let mut record = QuarantineRecord {
             key: format!("quarantine#{sha}"),
             reason: reason.to_owned(),
             received_at_ms: now_ms,
-            payload,
+            payload: StoredPayload::Inline(body.to_vec()),
             payload_sha256: sha,
             headers: redacted_headers(headers),
             expires_at_secs: self.expiry(now_ms),
         };
+        if self.store.quarantine_bytes(&record) > limits::ITEM_BYTES {
+            match self
+                .put_blob(body, &record.payload_sha256, "quarantine")
+                .await
+            {
+                Ok(p) => record.payload = p,
+                Err(e) => {
+                    error!(error = %e, source = %e.source, "quarantine payload write failed");
+                    return IngestOutcome::StorageUnavailable;
+                }
+            }
+            // Headers are bounded by API Gateway (10 KB): without its body the record fits.
+        }
         match self.store.put_quarantine(&record).await {
             Ok(()) => IngestOutcome::Quarantined { reason },
             Err(e) => {
@@ -420,29 +538,18 @@ impl<S: EventStore, Q: JobQueue, B: BlobStore> IngestService<S, Q, B> {
         }
     }
 
-    /// Inline when it fits an item, else written to the blob store (content-addressed, so a
-    /// retry rewrites the same object and a crash before the item leaves no harm).
-    async fn payload_location(
+    /// Writes a body too large for its item to the blob store under `<prefix>/<sha256>`.
+    async fn put_blob(
         &self,
         body: &[u8],
         sha: &str,
         prefix: &str,
-    ) -> Result<StoredPayload, ()> {
-        if body.len() <= INLINE_PAYLOAD_MAX {
-            return Ok(StoredPayload::Inline(body.to_vec()));
-        }
+    ) -> Result<StoredPayload, ports::BlobError> {
         let key = format!("{prefix}/{sha}");
-        match self
-            .blobs
+        self.blobs
             .put(&key, body.to_vec(), "application/octet-stream")
-            .await
-        {
-            Ok(()) => Ok(StoredPayload::External(key)),
-            Err(e) => {
-                error!(error = %e, source = %e.source, "large payload write failed");
-                Err(())
-            }
-        }
+            .await?;
+        Ok(StoredPayload::External(key))
     }
 
     fn expiry(&self, now_ms: i64) -> Option<i64> {
@@ -511,6 +618,15 @@ mod tests {
         }
     }
 
+    impl ItemSize for Never {
+        fn event_bytes(&self, _: &EventRecord) -> usize {
+            unreachable!()
+        }
+        fn quarantine_bytes(&self, _: &QuarantineRecord) -> usize {
+            unreachable!()
+        }
+    }
+
     impl JobQueue for Never {
         async fn enqueue(&self, _: &CopyJob) -> Result<(), ports::QueueError> {
             unreachable!()
@@ -520,6 +636,390 @@ mod tests {
     impl BlobStore for Never {
         async fn put(&self, _: &str, _: Vec<u8>, _: &str) -> Result<(), ports::BlobError> {
             unreachable!()
+        }
+    }
+
+    /// The three ports in memory, for the use case's own tests.
+    #[derive(Default)]
+    struct Mem {
+        events: std::sync::Mutex<HashMap<String, EventRecord>>,
+        quarantined: std::sync::Mutex<Vec<QuarantineRecord>>,
+        jobs: std::sync::Mutex<Vec<CopyJob>>,
+        blobs: std::sync::Mutex<HashMap<String, Vec<u8>>>,
+    }
+
+    fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+        m.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    impl EventStore for &Mem {
+        async fn put_if_absent(&self, r: &EventRecord) -> Result<PutOutcome, StoreError> {
+            let mut events = lock(&self.events);
+            if let Some(old) = events.get(&r.key) {
+                return Ok(PutOutcome::Exists(ports::ExistingEvent {
+                    payload_sha256: Some(old.payload_sha256.clone()),
+                    job_state: old.job_state,
+                    attempt: Some(old.attempt.clone()),
+                }));
+            }
+            events.insert(r.key.clone(), r.clone());
+            Ok(PutOutcome::Created)
+        }
+        async fn claim_enqueue(
+            &self,
+            key: &str,
+            _: &str,
+            now: i64,
+            until: i64,
+        ) -> Result<bool, StoreError> {
+            let mut events = lock(&self.events);
+            match events.get_mut(key) {
+                Some(r) if matches!(r.job_state, Some(JobState::Sending { lease_until_ms }) if lease_until_ms < now) =>
+                {
+                    r.job_state = Some(JobState::Sending {
+                        lease_until_ms: until,
+                    });
+                    Ok(true)
+                }
+                _ => Ok(false),
+            }
+        }
+        async fn mark_queued(&self, key: &str) -> Result<(), StoreError> {
+            if let Some(r) = lock(&self.events).get_mut(key) {
+                r.job_state = Some(JobState::Queued);
+            }
+            Ok(())
+        }
+        async fn release_enqueue(&self, _: &str) -> Result<(), StoreError> {
+            Ok(())
+        }
+        async fn put_quarantine(&self, r: &QuarantineRecord) -> Result<(), StoreError> {
+            lock(&self.quarantined).push(r.clone());
+            Ok(())
+        }
+    }
+
+    /// Roughly what DynamoDB counts: the variable-length values plus a fixed overhead.
+    impl ItemSize for &Mem {
+        fn event_bytes(&self, r: &EventRecord) -> usize {
+            let text = |v: &Option<String>| v.as_ref().map_or(0, String::len);
+            let payload = match &r.payload {
+                StoredPayload::Inline(b) => b.len(),
+                StoredPayload::External(k) => k.len(),
+            };
+            200 + r.key.len() * 2
+                + r.event_type.len()
+                + payload
+                + text(&r.session_id)
+                + text(&r.fqn)
+                + text(&r.app_id)
+                + text(&r.customer_id)
+                + text(&r.job_message)
+                + text(&r.link_error)
+        }
+        fn quarantine_bytes(&self, r: &QuarantineRecord) -> usize {
+            let payload = match &r.payload {
+                StoredPayload::Inline(b) => b.len(),
+                StoredPayload::External(k) => k.len(),
+            };
+            200 + payload
+                + r.headers
+                    .iter()
+                    .map(|(k, v)| k.len() + v.len())
+                    .sum::<usize>()
+        }
+    }
+
+    impl JobQueue for &Mem {
+        async fn enqueue(&self, job: &CopyJob) -> Result<(), ports::QueueError> {
+            lock(&self.jobs).push(job.clone());
+            Ok(())
+        }
+    }
+
+    impl BlobStore for &Mem {
+        async fn put(&self, key: &str, bytes: Vec<u8>, _: &str) -> Result<(), ports::BlobError> {
+            lock(&self.blobs).insert(key.to_owned(), bytes);
+            Ok(())
+        }
+    }
+
+    const SECRET: &str = "whsec_unit";
+    const NOW: i64 = 1_700_000_000_000;
+
+    fn test_config(extra: &[(&str, &str)]) -> IngestConfig {
+        let mut env: HashMap<String, String> = [
+            ("EVENTS_TABLE", "t"),
+            ("JOBS_QUEUE_URL", "q"),
+            ("PAYLOAD_BUCKET", "b"),
+            ("JAAS_WEBHOOK_SECRETS", SECRET),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        for (k, v) in extra {
+            env.insert((*k).to_owned(), (*v).to_owned());
+        }
+        IngestConfig::from_env(&env).expect("config")
+    }
+
+    fn signed_headers(body: &[u8]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(
+            "x-jaas-signature",
+            crate::jaas::signature::signature_header(SECRET, NOW / 1000, body)
+                .parse()
+                .expect("header"),
+        );
+        h
+    }
+
+    async fn deliver(
+        svc: &IngestService<&Mem, &Mem, &Mem>,
+        headers: &HeaderMap,
+        body: &[u8],
+    ) -> IngestOutcome {
+        svc.handle(&Method::POST, headers, body, NOW).await
+    }
+
+    #[tokio::test]
+    async fn a_file_event_without_a_usable_link_is_stored_counted_once_and_flagged() {
+        let links = [
+            ("RECORDING_UPLOADED", r#""durationSec":5"#),
+            ("TRANSCRIPTION_UPLOADED", r#""preAuthenticatedLink":42"#),
+            (
+                "CHAT_UPLOADED",
+                r#""preAuthenticatedLink":"http://x.example/c?sig=secret""#,
+            ),
+            (
+                "DOCUMENT_ADDED",
+                r#""preAuthenticatedLink":"not a link sig=secret""#,
+            ),
+            ("RTCSTATS_UPLOADED", r#""statsUrl":null"#),
+        ];
+        for (i, (ty, data)) in links.into_iter().enumerate() {
+            let mem = Mem::default();
+            let svc = IngestService::new(&mem, &mem, &mem, &test_config(&[]));
+            let body = format!(
+                r#"{{"idempotencyKey":"nolink-{i}","eventType":"{ty}","sessionId":"s","timestamp":1,"fqn":"a/r","data":{{{data}}}}}"#
+            );
+            let headers = signed_headers(body.as_bytes());
+            metrics::record_on_this_thread();
+            assert_eq!(
+                deliver(&svc, &headers, body.as_bytes()).await,
+                IngestOutcome::Stored,
+                "{ty}"
+            );
+            // A retry of the same delivery is a duplicate and is not counted again.
+            assert_eq!(
+                deliver(&svc, &headers, body.as_bytes()).await,
+                IngestOutcome::Duplicate,
+                "{ty}"
+            );
+            let counted = metrics::take_recorded()
+                .into_iter()
+                .filter(|(name, _)| name == "FileEventsWithoutLink")
+                .count();
+            assert_eq!(counted, 1, "{ty}: counted once");
+            let events = lock(&mem.events);
+            let record = &events[&format!("nolink-{i}")];
+            assert_eq!(
+                record.payload,
+                StoredPayload::Inline(body.clone().into_bytes()),
+                "{ty}: stored as sent"
+            );
+            assert_eq!(
+                (record.job_id.as_ref(), record.job_state),
+                (None, None),
+                "{ty}: no job"
+            );
+            let why = record.link_error.as_deref().expect("flagged");
+            assert!(why.contains(ty) && !why.contains("secret"), "{why}");
+            assert!(lock(&mem.jobs).is_empty(), "{ty}: nothing queued");
+        }
+        // An event with a usable link is not counted.
+        let mem = Mem::default();
+        let svc = IngestService::new(&mem, &mem, &mem, &test_config(&[]));
+        let body = br#"{"idempotencyKey":"ok","eventType":"RECORDING_UPLOADED","data":{"preAuthenticatedLink":"https://x.example/r"}}"#;
+        metrics::record_on_this_thread();
+        assert_eq!(
+            deliver(&svc, &signed_headers(body), body).await,
+            IngestOutcome::Stored
+        );
+        assert!(
+            metrics::take_recorded()
+                .iter()
+                .all(|(n, _)| n != "FileEventsWithoutLink")
+        );
+        assert_eq!(lock(&mem.jobs).len(), 1);
+        assert!(lock(&mem.events)["ok"].link_error.is_none());
+    }
+
+    #[tokio::test]
+    async fn keys_and_indexed_values_beyond_dynamodb_limits_are_stored_and_the_answer_says_how() {
+        let mem = Mem::default();
+        let svc = IngestService::new(&mem, &mem, &mem, &test_config(&[]));
+        let long_key = "k".repeat(3000);
+        let body = format!(
+            r#"{{"idempotencyKey":"{long_key}","eventType":"RECORDING_UPLOADED","sessionId":"s","fqn":"a/r","data":{{"preAuthenticatedLink":"https://x.example/r"}}}}"#
+        );
+        let headers = signed_headers(body.as_bytes());
+        assert_eq!(
+            deliver(&svc, &headers, body.as_bytes()).await,
+            IngestOutcome::StoredWithNotes {
+                notes: vec![notes::KEY_HASHED]
+            }
+        );
+        // The retry deduplicates on the same derived key.
+        assert_eq!(
+            deliver(&svc, &headers, body.as_bytes()).await,
+            IngestOutcome::Duplicate
+        );
+        let key = format!(
+            "key-sha256:{}",
+            hex::encode(Sha256::digest(long_key.as_bytes()))
+        );
+        {
+            let events = lock(&mem.events);
+            assert_eq!(events.len(), 1);
+            let record = &events[&key];
+            assert_eq!(
+                record.payload,
+                StoredPayload::Inline(body.clone().into_bytes())
+            );
+            assert_eq!(record.notes, [notes::KEY_HASHED]);
+        }
+        {
+            let jobs = lock(&mem.jobs);
+            assert_eq!(jobs.len(), 1);
+            assert_eq!(jobs[0].job_id, format!("{key}/recording"));
+        }
+
+        let long_session = "s".repeat(3000);
+        let body = format!(
+            r#"{{"idempotencyKey":"long-session","eventType":"ROOM_CREATED","sessionId":"{long_session}","fqn":"{}","data":{{}}}}"#,
+            "f".repeat(2100)
+        );
+        assert_eq!(
+            deliver(&svc, &signed_headers(body.as_bytes()), body.as_bytes()).await,
+            IngestOutcome::StoredWithNotes {
+                notes: vec![notes::SESSION_NOT_INDEXED, notes::ROOM_NOT_INDEXED]
+            }
+        );
+        let events = lock(&mem.events);
+        let record = &events["long-session"];
+        assert_eq!(record.session_id, None, "not an index key");
+        assert!(!record.indexes_room_session);
+        assert_eq!(
+            record.fqn.as_ref().map(String::len),
+            Some(2100),
+            "kept, unindexed"
+        );
+        assert_eq!(
+            record.payload,
+            StoredPayload::Inline(body.clone().into_bytes())
+        );
+    }
+
+    #[tokio::test]
+    async fn the_item_size_not_the_body_size_decides_overflow_and_what_fits_no_item_is_quarantined()
+    {
+        let mem = Mem::default();
+        let svc = IngestService::new(&mem, &mem, &mem, &test_config(&[]));
+        // A 300 KB body whose item (customerId and fqn repeated as attributes) is larger.
+        let body = format!(
+            r#"{{"idempotencyKey":"big","eventType":"USAGE","customerId":"{}","fqn":"a/{}","data":[],"pad":"{}"}}"#,
+            "c".repeat(60_000),
+            "r".repeat(60_000),
+            "p".repeat(180_000)
+        );
+        assert!(body.len() < 350 * 1024);
+        let outcome = deliver(&svc, &signed_headers(body.as_bytes()), body.as_bytes()).await;
+        assert_eq!(outcome, IngestOutcome::Stored);
+        let sha = hex::encode(Sha256::digest(body.as_bytes()));
+        assert_eq!(
+            lock(&mem.events)["big"].payload,
+            StoredPayload::External(format!("raw/jaas/{sha}"))
+        );
+        assert_eq!(
+            lock(&mem.blobs)[&format!("raw/jaas/{sha}")],
+            body.as_bytes()
+        );
+
+        // Too large for an item even without its payload: kept as it came, and the answer
+        // says why (a retry could never store it as an event).
+        let body = format!(
+            r#"{{"idempotencyKey":"huge","eventType":"{}","data":{{}}}}"#,
+            "X".repeat(450_000)
+        );
+        let outcome = deliver(&svc, &signed_headers(body.as_bytes()), body.as_bytes()).await;
+        assert_eq!(
+            outcome,
+            IngestOutcome::Quarantined {
+                reason: "too_large_for_an_item"
+            }
+        );
+        assert!(!lock(&mem.events).contains_key("huge"));
+        let sha = hex::encode(Sha256::digest(body.as_bytes()));
+        let quarantined = lock(&mem.quarantined);
+        assert_eq!(quarantined.len(), 1);
+        assert_eq!(
+            quarantined[0].payload,
+            StoredPayload::External(format!("quarantine/{sha}"))
+        );
+        assert_eq!(
+            lock(&mem.blobs)[&format!("quarantine/{sha}")],
+            body.as_bytes()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_copy_job_too_large_for_sqs_is_not_sent_but_the_event_is_stored_and_counted() {
+        let mem = Mem::default();
+        let svc = IngestService::new(&mem, &mem, &mem, &test_config(&[]));
+        let body = format!(
+            r#"{{"idempotencyKey":"fat-job","eventType":"RECORDING_UPLOADED","fqn":"a/{}","data":{{"preAuthenticatedLink":"https://x.example/r"}}}}"#,
+            "r".repeat(300_000)
+        );
+        metrics::record_on_this_thread();
+        let outcome = deliver(&svc, &signed_headers(body.as_bytes()), body.as_bytes()).await;
+        assert_eq!(
+            outcome,
+            IngestOutcome::StoredWithNotes {
+                notes: vec![notes::JOB_TOO_LARGE]
+            }
+        );
+        assert!(
+            metrics::take_recorded()
+                .iter()
+                .any(|(n, _)| n == "FileEventsWithoutLink")
+        );
+        assert!(lock(&mem.jobs).is_empty());
+        let events = lock(&mem.events);
+        let record = &events["fat-job"];
+        assert_eq!(
+            (record.job_state, record.job_message.as_ref()),
+            (None, None)
+        );
+        assert!(record.link_error.is_some());
+    }
+
+    #[tokio::test]
+    async fn loopback_http_links_make_jobs_only_in_the_local_stack() {
+        let body = br#"{"idempotencyKey":"local","eventType":"RECORDING_UPLOADED","data":{"preAuthenticatedLink":"http://127.0.0.1:9/r.mp4"}}"#;
+        for (flag, jobs) in [("false", 0), ("true", 1)] {
+            let mem = Mem::default();
+            let config = test_config(&[("ALLOW_INSECURE_LOCAL_ORIGIN", flag)]);
+            let svc = IngestService::new(&mem, &mem, &mem, &config);
+            assert_eq!(
+                deliver(&svc, &signed_headers(body), body).await,
+                IngestOutcome::Stored
+            );
+            assert_eq!(
+                lock(&mem.jobs).len(),
+                jobs,
+                "ALLOW_INSECURE_LOCAL_ORIGIN={flag}"
+            );
         }
     }
 

@@ -42,9 +42,16 @@ pub struct EventRecord {
     /// Set on ROOM_CREATED / ROOM_DESTROYED so the room index lists sessions.
     pub indexes_room_session: bool,
     pub data_error: Option<String>,
+    /// A file event whose link is missing or unusable: why (never the link itself).
+    pub link_error: Option<String>,
+    /// How the event was stored differently from how it came (see `ingest::notes`).
+    pub notes: Vec<&'static str>,
     pub conflict_of: Option<String>,
     pub job_id: Option<String>,
     pub job_state: Option<JobState>,
+    /// The planned job as its queue message (JSON), kept with the item until it is queued
+    /// so that the sweeper can send it.
+    pub job_message: Option<String>,
     /// TTL, Unix seconds, when a retention is configured.
     pub expires_at_secs: Option<i64>,
     /// Random token of this delivery, stored with the item.
@@ -135,6 +142,48 @@ pub trait EventStore: Send + Sync {
         &self,
         record: &QuarantineRecord,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// A file event whose job was never marked queued, as the pending-job index lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingJob {
+    pub key: String,
+    pub payload_sha256: String,
+    /// The job message as stored (JSON; carries the link: never log it).
+    pub job_message: Option<String>,
+    pub lease_until_ms: i64,
+}
+
+/// Where a listing stopped, as the store reported it; opaque to the logic.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingCursor(pub Vec<(String, String)>);
+
+/// One page of [`PendingJobs::expired`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PendingPage {
+    pub jobs: Vec<PendingJob>,
+    /// Present when more may follow.
+    pub next: Option<PendingCursor>,
+}
+
+/// The index of events whose job is not yet queued (a sparse index: no table scan).
+pub trait PendingJobs: Send + Sync {
+    /// Up to `limit` pending jobs whose enqueue lease ended before `now_ms`, oldest lease
+    /// first, continuing after `after`.
+    fn expired(
+        &self,
+        now_ms: i64,
+        limit: u32,
+        after: Option<&PendingCursor>,
+    ) -> impl Future<Output = Result<PendingPage, StoreError>> + Send;
+}
+
+/// The size of a record in the store's own encoding, to decide before the write whether it
+/// fits an item (DynamoDB: 400 KB, attribute names plus values) or its payload must go to
+/// the blob store. Pure: no I/O.
+pub trait ItemSize {
+    fn event_bytes(&self, record: &EventRecord) -> usize;
+    fn quarantine_bytes(&self, record: &QuarantineRecord) -> usize;
 }
 
 /// The copy job queue.

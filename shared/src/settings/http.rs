@@ -38,14 +38,7 @@ pub fn response(outcome: &SettingsOutcome) -> Response<Body> {
     match outcome {
         SettingsOutcome::Answer { settings, .. } => respond::json(200, &settings.to_json()),
         SettingsOutcome::MethodNotAllowed => {
-            let mut r = respond::error(
-                405,
-                "method_not_allowed",
-                "settings are requested with POST",
-            );
-            r.headers_mut()
-                .insert("allow", lambda_http::http::HeaderValue::from_static("POST"));
-            r
+            respond::method_not_allowed("POST", "settings are requested with POST")
         }
         SettingsOutcome::Unauthorized(e) => respond::error(401, e.code(), &e.to_string()),
         SettingsOutcome::Malformed(reason) => respond::error(400, "malformed_body", reason),
