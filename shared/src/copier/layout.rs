@@ -68,8 +68,20 @@ pub fn metadata_value(raw: &str) -> String {
             out.push_str(&format!("%{b:02X}"));
         }
     }
-    out.truncate(512);
+    cut(&mut out, 512);
     out
+}
+
+/// Truncates a percent-encoded ASCII value to at most `keep` bytes, never inside a `%XX`.
+fn cut(value: &mut String, keep: usize) {
+    if value.len() <= keep {
+        return;
+    }
+    let keep = match value[..keep].rfind('%') {
+        Some(pct) if keep - pct < 3 => pct,
+        _ => keep,
+    };
+    value.truncate(keep);
 }
 
 /// The link's last path segment, percent-decoding nothing (it is re-encoded by [`segment`]).
@@ -167,9 +179,38 @@ pub fn object_meta(job: &CopyJob, origin_type: Option<&str>, source_host: &str) 
             metadata.push((name.to_owned(), metadata_value(&v)));
         }
     }
+    fit_metadata(&mut metadata);
     ObjectMeta {
         content_type,
         metadata,
+    }
+}
+
+/// S3 refuses an object whose user metadata (names and values) passes 2 KB, on every retry:
+/// long payload values (a session id, a file name) must never cost the file. Counted with the
+/// `x-amz-meta-` prefix, to stay clear of the limit however S3 counts.
+pub const METADATA_BUDGET: usize = 2000;
+
+fn metadata_size(metadata: &[(String, String)]) -> usize {
+    metadata
+        .iter()
+        .map(|(k, v)| "x-amz-meta-".len() + k.len() + v.len())
+        .sum()
+}
+
+/// Shortens the longest values until the metadata fits [`METADATA_BUDGET`]. Values are ASCII
+/// ([`metadata_value`]); a cut never leaves half of a `%XX` escape.
+fn fit_metadata(metadata: &mut [(String, String)]) {
+    while metadata_size(metadata) > METADATA_BUDGET {
+        let excess = metadata_size(metadata) - METADATA_BUDGET;
+        let Some((_, longest)) = metadata.iter_mut().max_by_key(|(_, v)| v.len()) else {
+            return;
+        };
+        if longest.is_empty() {
+            return;
+        }
+        let keep = longest.len().saturating_sub(excess.max(1));
+        cut(longest, keep);
     }
 }
 
@@ -210,6 +251,38 @@ mod tests {
         assert_eq!(segment(Some("räum 1")), "r%C3%A4um%201");
         assert_eq!(segment(None), "_");
         assert_eq!(segment(Some("  ")), "_");
+    }
+
+    #[test]
+    fn long_payload_values_never_push_the_metadata_past_s3s_limit() {
+        let mut rec = job("RECORDING_UPLOADED");
+        let long = "é".repeat(700);
+        rec.job_id = format!("{}/recording", "k".repeat(1100));
+        rec.source.stored_key = "k".repeat(1100);
+        rec.session_id = Some(long.clone());
+        rec.fqn = Some(long.clone());
+        rec.meta.file_name = Some(long.clone());
+        rec.meta.recording_session_id = Some(long);
+        let meta = object_meta(&rec, Some("video/mp4"), "objectstorage.x.oraclecloud.com");
+        assert!(metadata_size(&meta.metadata) <= METADATA_BUDGET);
+        let names: Vec<_> = meta.metadata.iter().map(|(k, _)| k.as_str()).collect();
+        for n in [
+            "job-id",
+            "event-type",
+            "session-id",
+            "fqn",
+            "file-name",
+            "source-host",
+        ] {
+            assert!(names.contains(&n), "{n} in {names:?}");
+        }
+        for (_, v) in &meta.metadata {
+            let tail = v.rsplit('%').next().unwrap_or("");
+            assert!(!v.contains('%') || tail.len() >= 2, "cut escape in {v}");
+        }
+        // Short values are left alone.
+        let plain = object_meta(&job("RECORDING_UPLOADED"), None, "h");
+        assert!(plain.metadata.iter().all(|(_, v)| v.len() < 200));
     }
 
     #[test]
