@@ -13,9 +13,11 @@ use std::time::Duration;
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use bytes::Bytes;
 use integration_tests::origin::{Route, TestOrigin};
+use integration_tests::queue::{MemoryQueue, QueueCall};
 use integration_tests::{emulator, unique};
 use meeting_hooks::aws::copies::{DynamoCopyStore, progress_of, status_of};
 use meeting_hooks::aws::objects::S3MultipartSink;
+use meeting_hooks::aws::queue::SqsJobQueue;
 use meeting_hooks::copier::layout::{self, ObjectMeta};
 use meeting_hooks::copier::origin::HttpOrigin;
 use meeting_hooks::copier::parts::MIB;
@@ -24,7 +26,7 @@ use meeting_hooks::copier::ports::{MultipartSink, SinkError};
 use meeting_hooks::copier::service::{
     Attempt, CopyFailure, CopyService, CopySettings, Done, FailureClass,
 };
-use meeting_hooks::copier::sqs::{Invocation, handle_batch};
+use meeting_hooks::copier::sqs::{Invocation, JobHandler, RetryBackoff, handle_batch};
 use meeting_hooks::copier::state::{CopyStatus, ListedPart, PartRecord};
 use meeting_hooks::jobs::{CopyJob, FileKind, FileMeta, JOB_VERSION, Link, SourceEvent};
 use meeting_hooks::respond::now_ms;
@@ -334,9 +336,16 @@ async fn origin_403_is_permanent_acknowledged_and_not_retried() {
     let url = f.origin.route("/gone", Route::status(403));
     let job = job(FileKind::Recording, &url);
     let (service, _) = f.service();
+    let queue = MemoryQueue::new();
+    let handler = JobHandler::new(service, queue.clone(), RetryBackoff::default());
+    let service = handler.service();
     let event = sqs_event(&[("m-403", job.to_json(), 1)]);
 
-    let response = handle_batch(&service, event.clone(), &invocation(60)).await;
+    let response = handle_batch(&handler, event.clone(), &invocation(60)).await;
+    assert!(
+        queue.calls().is_empty(),
+        "no backoff for an acknowledged record"
+    );
     assert!(
         response.batch_item_failures.is_empty(),
         "a permanent failure is acknowledged"
@@ -902,6 +911,7 @@ fn sqs_event(records: &[(&str, String, u32)]) -> SqsEvent {
     for (id, body, receives) in records {
         let mut m = SqsMessage::default();
         m.message_id = Some((*id).to_owned());
+        m.receipt_handle = Some(format!("receipt-{id}"));
         m.body = Some(body.clone());
         m.attributes
             .insert("ApproximateReceiveCount".into(), receives.to_string());
@@ -979,7 +989,12 @@ async fn a_batch_from_sqs_reports_exactly_the_failing_record() {
         .expect("broken job's message");
 
     let (service, _) = f.service();
-    let response = handle_batch(&service, event, &invocation(60)).await;
+    let handler = JobHandler::new(
+        service,
+        SqsJobQueue::new(emu.sqs(), &queue),
+        RetryBackoff::default(),
+    );
+    let response = handle_batch(&handler, event, &invocation(60)).await;
     let failed: Vec<_> = response
         .batch_item_failures
         .iter()
@@ -1002,10 +1017,11 @@ async fn a_batch_from_sqs_reports_exactly_the_failing_record() {
 async fn unsupported_job_versions_are_recorded_and_acknowledged_unreadable_ones_kept() {
     let f = fixture().await;
     let (service, _) = f.service();
+    let handler = JobHandler::new(service, MemoryQueue::new(), RetryBackoff::default());
     let future = job(FileKind::Chat, "https://8x8.vc/x");
     let body = future.to_json().replacen("\"v\":1", "\"v\":99", 1);
     let event = sqs_event(&[("m-v99", body, 1), ("m-junk", "not json".into(), 1)]);
-    let response = handle_batch(&service, event, &invocation(60)).await;
+    let response = handle_batch(&handler, event, &invocation(60)).await;
     let failed: Vec<_> = response
         .batch_item_failures
         .iter()
@@ -1023,4 +1039,179 @@ async fn unsupported_job_versions_are_recorded_and_acknowledged_unreadable_ones_
         }
         other => panic!("{other:?}"),
     }
+}
+
+#[tokio::test]
+async fn a_failing_record_comes_back_after_a_growing_backoff_not_the_visibility_timeout() {
+    let f = fixture().await;
+    let url = f
+        .origin
+        .route("/backoff", Route::file(data(1000, 20)).failing(100));
+    let job = job(FileKind::Chat, &url);
+    let (service, _) = f.service();
+    let queue = MemoryQueue::new();
+    let handler = JobHandler::new(service, queue.clone(), RetryBackoff::default());
+    for (receives, secs) in [(1, 10), (2, 30), (3, 90), (4, 270)] {
+        let event = sqs_event(&[("m-retry", job.to_json(), receives)]);
+        let response = handle_batch(&handler, event, &invocation(60)).await;
+        assert_eq!(response.batch_item_failures.len(), 1, "returned");
+        assert_eq!(
+            queue.calls().last(),
+            Some(&QueueCall::RetryAfter {
+                receipt_handle: "receipt-m-retry".into(),
+                delay: Duration::from_secs(secs),
+            }),
+            "delivery {receives}"
+        );
+    }
+    // ChangeMessageVisibility failing: the record is still returned (it waits the full
+    // visibility timeout instead: late, never lost).
+    queue.fail_retry(true);
+    let event = sqs_event(&[("m-retry", job.to_json(), 1)]);
+    let response = handle_batch(&handler, event, &invocation(60)).await;
+    assert_eq!(response.batch_item_failures.len(), 1);
+    assert_eq!(f.status(&job).await, CopyStatus::Pending);
+}
+
+#[tokio::test]
+async fn a_busy_job_comes_back_when_the_other_lease_runs_out() {
+    let f = fixture().await;
+    let bytes = data((PART + 10) as usize, 21);
+    let url = f.origin.route(
+        "/busy",
+        Route::file(bytes).stalled(MIB, Duration::from_secs(30)),
+    );
+    let job = job(FileKind::Recording, &url);
+    let (service, _) = f.service_with(dev_policy(), settings(Duration::from_secs(40)));
+    let queue = MemoryQueue::new();
+    let handler = std::sync::Arc::new(JobHandler::new(
+        service,
+        queue.clone(),
+        RetryBackoff::default(),
+    ));
+    let first = {
+        let (handler, job) = (handler.clone(), job.clone());
+        tokio::spawn(async move {
+            let _ = tokio::time::timeout(
+                Duration::from_secs(3),
+                handler.service().process(&job, &attempt(600)),
+            )
+            .await;
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(1_000)).await;
+    let event = sqs_event(&[("m-dup", job.to_json(), 1)]);
+    let response = handle_batch(&handler, event, &invocation(60)).await;
+    assert_eq!(response.batch_item_failures.len(), 1);
+    match queue.calls().as_slice() {
+        [QueueCall::RetryAfter { delay, .. }] => assert!(
+            (Duration::from_secs(30)..=Duration::from_secs(41)).contains(delay),
+            "waits for the 40 s lease, not 10 s nor 5400 s: {delay:?}"
+        ),
+        other => panic!("{other:?}"),
+    }
+    first.await.expect("first copier");
+}
+
+#[tokio::test]
+async fn the_backoff_shortens_the_real_messages_visibility_on_sqs() {
+    let f = fixture().await;
+    let emu = emulator();
+    let sqs = emu.sqs();
+    // The production queue's visibility timeout: without the backoff the record would be
+    // invisible for 90 minutes.
+    let queue_url = sqs
+        .create_queue()
+        .queue_name(unique("backoff"))
+        .attributes(
+            aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout,
+            meeting_hooks::schema::JOBS_QUEUE
+                .visibility_timeout_secs
+                .to_string(),
+        )
+        .send()
+        .await
+        .expect("queue")
+        .queue_url
+        .expect("url");
+    let url = f
+        .origin
+        .route("/sqs-backoff", Route::file(data(1000, 22)).failing(100));
+    let job = job(FileKind::Chat, &url);
+    sqs.send_message()
+        .queue_url(&queue_url)
+        .message_body(job.to_json())
+        .send()
+        .await
+        .expect("send");
+    let (service, _) = f.service();
+    let handler = JobHandler::new(
+        service,
+        SqsJobQueue::new(sqs.clone(), &queue_url),
+        RetryBackoff {
+            base: Duration::from_secs(2),
+            max: Duration::from_secs(60),
+        },
+    );
+    let receive = || async {
+        sqs.receive_message()
+            .queue_url(&queue_url)
+            .message_system_attribute_names(
+                aws_sdk_sqs::types::MessageSystemAttributeName::ApproximateReceiveCount,
+            )
+            .send()
+            .await
+            .expect("receive")
+            .messages
+            .unwrap_or_default()
+    };
+    let to_event = |m: &aws_sdk_sqs::types::Message| {
+        let mut r = SqsMessage::default();
+        r.message_id = m.message_id.clone();
+        r.receipt_handle = m.receipt_handle.clone();
+        r.body = m.body.clone();
+        r.attributes = m
+            .attributes
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(k, v)| (k.as_str().to_owned(), v))
+            .collect();
+        let mut e = SqsEvent::default();
+        e.records.push(r);
+        e
+    };
+    let first = receive().await;
+    assert_eq!(first.len(), 1);
+    let returned_at = std::time::Instant::now();
+    let response = handle_batch(&handler, to_event(&first[0]), &invocation(60)).await;
+    assert_eq!(response.batch_item_failures.len(), 1);
+    assert!(receive().await.is_empty(), "hidden during the backoff");
+    let again = loop {
+        let m = receive().await;
+        if !m.is_empty() {
+            break m;
+        }
+        assert!(
+            returned_at.elapsed() < Duration::from_secs(15),
+            "the record did not come back after its 2 s backoff"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    assert!(returned_at.elapsed() >= Duration::from_millis(1_500));
+    let count = again[0]
+        .attributes
+        .as_ref()
+        .and_then(|a| {
+            a.get(&aws_sdk_sqs::types::MessageSystemAttributeName::ApproximateReceiveCount)
+        })
+        .cloned();
+    assert_eq!(count.as_deref(), Some("2"));
+    // The second failure waits three times longer.
+    handle_batch(&handler, to_event(&again[0]), &invocation(60)).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(
+        receive().await.is_empty(),
+        "6 s backoff after the second delivery"
+    );
 }

@@ -227,6 +227,7 @@ async fn copier_row() -> CopierRow {
     let emu = emulator();
     let table = emu.table(&schema::COPIES).await;
     let bucket = emu.bucket().await;
+    let queue_url = emu.queue().await;
     let faults = Faults::new();
     let sdk = faults.sdk(&emu.endpoint, REGION);
     let (service, _) = wiring::copier(
@@ -234,6 +235,7 @@ async fn copier_row() -> CopierRow {
         &env(&[
             ("COPIES_TABLE", &table),
             ("RECORDINGS_BUCKET", &bucket),
+            ("JOBS_QUEUE_URL", &queue_url),
             // The test origin serves http on 127.0.0.1 (development only, refused in Lambda).
             ("ALLOW_INSECURE_LOCAL_ORIGIN", "true"),
             ("COPY_PART_SIZE_MIB", "5"),
@@ -337,6 +339,7 @@ impl CopierRow {
         let link = self.origin.route(&format!("/{}.mp4", unique("rec")), route);
         let done = self
             .service
+            .service()
             .process(&copy_job(&link), &one_delivery())
             .await
             .unwrap_or_else(|f| panic!("{row}: not copied in one delivery: {f}"));

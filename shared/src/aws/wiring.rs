@@ -12,6 +12,7 @@ use crate::config::{ConfigError, Env};
 use crate::copier::CopierConfig;
 use crate::copier::origin::HttpOrigin;
 use crate::copier::service::CopyService;
+use crate::copier::sqs::JobHandler;
 use crate::ingest::{IngestConfig, IngestService};
 use crate::settings::{SettingsConfig, SettingsService};
 
@@ -19,8 +20,8 @@ use crate::settings::{SettingsConfig, SettingsService};
 pub type Ingest = IngestService<DynamoEventStore, SqsJobQueue, S3BlobStore>;
 /// settings-provisioning over DynamoDB.
 pub type Settings = SettingsService<DynamoSettingsStore>;
-/// recording-copier over DynamoDB, S3 and the SSRF-checked HTTP origin.
-pub type Copier = CopyService<DynamoCopyStore, S3MultipartSink, HttpOrigin>;
+/// recording-copier over DynamoDB, S3 and the SSRF-checked HTTP origin, fed from SQS.
+pub type Copier = JobHandler<DynamoCopyStore, S3MultipartSink, HttpOrigin, SqsJobQueue>;
 
 /// Why a function could not be wired (at cold start: the function refuses to start).
 #[derive(Debug, thiserror::Error)]
@@ -65,5 +66,9 @@ pub fn copier(sdk: &SdkConfig, env: &impl Env) -> Result<(Copier, CopierConfig),
         config.origin().map_err(WiringError::Origin)?,
         config.settings(),
     );
-    Ok((service, config))
+    let queue = SqsJobQueue::new(super::sqs(sdk), &config.jobs_queue_url);
+    Ok((
+        JobHandler::new(service, queue, config.retry_backoff),
+        config,
+    ))
 }

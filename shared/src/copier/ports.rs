@@ -1,10 +1,11 @@
 //! The capabilities the copier needs, one small trait each: the copy state
 //! ([`CopyStateStore`], DynamoDB in `aws::copies`), the object store ([`MultipartSink`], S3 in
-//! `aws::objects`) and the download ([`Origin`], the SSRF-checked HTTP client in
-//! [`super::origin`]). Tests may wrap them (e.g. to count parts) but the logic never knows
+//! `aws::objects`), the download ([`Origin`], the SSRF-checked HTTP client in
+//! [`super::origin`]) and its own job queue ([`Requeue`], SQS in `aws::queue`). Tests may wrap them (e.g. to count parts) but the logic never knows
 //! which it has.
 
 use std::pin::Pin;
+use std::time::Duration;
 
 use bytes::Bytes;
 use futures::Stream;
@@ -165,6 +166,35 @@ pub trait MultipartSink: Send + Sync {
         &self,
         key: &str,
     ) -> impl Future<Output = Result<Option<(u64, Option<String>)>, SinkError>> + Send;
+}
+
+/// A job-queue call failed. Never carries a message body (it holds the link).
+#[derive(Debug, thiserror::Error)]
+#[error("job queue {operation} failed")]
+pub struct RequeueError {
+    pub operation: &'static str,
+    #[source]
+    pub source: BoxError,
+}
+
+/// The copier's hold on the queue its jobs come from: when a record goes back, and how a job
+/// continues in a fresh message.
+pub trait Requeue: Send + Sync {
+    /// Makes a received message visible again `delay` from now (SQS ChangeMessageVisibility
+    /// on its receipt handle), instead of after the queue's whole visibility timeout.
+    fn retry_after(
+        &self,
+        receipt_handle: &str,
+        delay: Duration,
+    ) -> impl Future<Output = Result<(), RequeueError>> + Send;
+
+    /// Sends `body` (a job message, unchanged) as a new message, visible after `delay`.
+    fn continue_job(
+        &self,
+        job_id: &str,
+        body: &str,
+        delay: Duration,
+    ) -> impl Future<Output = Result<(), RequeueError>> + Send;
 }
 
 /// `Content-Range: bytes <start>-<end>/<total>` of a 206 answer.

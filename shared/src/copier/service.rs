@@ -77,6 +77,8 @@ pub struct CopyFailure {
     pub reason: String,
     /// The stored upload is unusable (it vanished): drop it so the next delivery restarts.
     pub restart: bool,
+    /// For [`FailureClass::Busy`]: how long the other copier's lease still runs.
+    pub lease_left: Option<Duration>,
     #[source]
     pub source: Option<BoxError>,
 }
@@ -87,6 +89,7 @@ impl CopyFailure {
             class,
             reason: reason.into(),
             restart: false,
+            lease_left: None,
             source: None,
         }
     }
@@ -305,13 +308,13 @@ impl<S: CopyStateStore, K: MultipartSink, O: Origin> CopyService<S, K, O> {
             Claim::AlreadyCopied => return Ok(Done::AlreadyCopied),
             Claim::AlreadyFailed { reason } => return Ok(Done::AlreadyFailed { reason }),
             Claim::Busy { lease_until_ms } => {
-                return Err(CopyFailure::new(
+                let left = (lease_until_ms - now).max(0);
+                let mut busy = CopyFailure::new(
                     FailureClass::Busy,
-                    format!(
-                        "another copier holds the lease for {} ms more",
-                        lease_until_ms - now
-                    ),
-                ));
+                    format!("another copier holds the lease for {left} ms more"),
+                );
+                busy.lease_left = Some(Duration::from_millis(left as u64));
+                return Err(busy);
             }
             Claim::Claimed {
                 progress,
