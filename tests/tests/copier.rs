@@ -1215,3 +1215,121 @@ async fn the_backoff_shortens_the_real_messages_visibility_on_sqs() {
         "6 s backoff after the second delivery"
     );
 }
+
+fn with_attempts(max: u32) -> CopySettings {
+    let mut s = settings(Duration::from_secs(60));
+    s.max_attempts = Some(max);
+    s
+}
+
+#[tokio::test]
+async fn a_deadline_stop_after_progress_continues_in_a_fresh_message_without_spending_receives() {
+    let f = fixture().await;
+    let bytes = data((3 * PART + 77) as usize, 30);
+    // Every answer stalls after a part and a bit: each invocation (3 s) checkpoints one part.
+    let url = f.origin.route(
+        "/continued",
+        Route::file(bytes.clone()).stalled(PART + MIB, Duration::from_secs(8)),
+    );
+    let job = job(FileKind::Recording, &url);
+    let (service, _) = f.service_with(dev_policy(), with_attempts(4));
+    let queue = MemoryQueue::new();
+    let handler = JobHandler::new(service, queue.clone(), RetryBackoff::default());
+
+    // The queue's last receive: a deadline stop with progress is not a failure.
+    let event = sqs_event(&[("m-first", job.to_json(), 4)]);
+    let response = handle_batch(&handler, event, &invocation(3)).await;
+    assert!(
+        response.batch_item_failures.is_empty(),
+        "acknowledged: the continuation carries the job"
+    );
+    assert_eq!(
+        queue.calls(),
+        vec![QueueCall::Continue {
+            job_id: job.job_id.clone(),
+            body: job.to_json(),
+            delay: Duration::ZERO,
+        }]
+    );
+    assert_eq!(f.status(&job).await, CopyStatus::Pending, "lease released");
+    let cp = progress_of(&f.state(&job).await)
+        .and_then(|p| p.checkpoint)
+        .expect("checkpoint");
+    assert_eq!(cp.parts, 1);
+
+    // The continuation cannot be sent: the record is returned (with its backoff), not lost.
+    queue.fail_continue(true);
+    let event = sqs_event(&[("m-second", job.to_json(), 1)]);
+    let response = handle_batch(&handler, event, &invocation(3)).await;
+    assert_eq!(response.batch_item_failures.len(), 1);
+    assert_eq!(
+        queue.calls().last(),
+        Some(&QueueCall::RetryAfter {
+            receipt_handle: "receipt-m-second".into(),
+            delay: Duration::from_secs(10),
+        })
+    );
+    queue.fail_continue(false);
+
+    // Duplicated continuations are harmless: both deliveries in one batch, one copy.
+    let event = sqs_event(&[("m-cont", job.to_json(), 1), ("m-dup", job.to_json(), 1)]);
+    let response = handle_batch(&handler, event, &invocation(60)).await;
+    assert!(response.batch_item_failures.is_empty());
+    let key = layout::object_key(&job);
+    assert!(f.object(&key).await.expect("object") == bytes);
+    assert_eq!(f.tag(&key).await, Some(sha_hex(&bytes)));
+    assert_eq!(f.status(&job).await, CopyStatus::Copied);
+    assert_eq!(f.open_uploads().await, 0);
+    let objects = emulator()
+        .s3()
+        .list_objects_v2()
+        .bucket(&f.bucket)
+        .send()
+        .await
+        .expect("list")
+        .key_count();
+    assert_eq!(objects, Some(1), "no duplicate object");
+}
+
+#[tokio::test]
+async fn a_deadline_stop_without_progress_counts_as_a_failure_and_the_last_one_aborts() {
+    let f = fixture().await;
+    let bytes = data((2 * PART) as usize, 31);
+    // Stalls before the first part is complete: no invocation ever makes progress.
+    let url = f.origin.route(
+        "/hopeless",
+        Route::file(bytes).stalled(MIB, Duration::from_secs(8)),
+    );
+    let job = job(FileKind::Recording, &url);
+    let (service, _) = f.service_with(dev_policy(), with_attempts(2));
+    let queue = MemoryQueue::new();
+    let handler = JobHandler::new(service, queue.clone(), RetryBackoff::default());
+    let event = sqs_event(&[("m-1", job.to_json(), 1)]);
+    let response = handle_batch(&handler, event, &invocation(2)).await;
+    assert_eq!(response.batch_item_failures.len(), 1, "returned");
+    assert_eq!(
+        queue.calls(),
+        vec![QueueCall::RetryAfter {
+            receipt_handle: "receipt-m-1".into(),
+            delay: Duration::from_secs(10),
+        }]
+    );
+    assert_eq!(f.status(&job).await, CopyStatus::Pending);
+    assert_eq!(f.open_uploads().await, 1, "kept for the next delivery");
+    // The last receive: the upload is aborted and the failure recorded before the DLQ.
+    let event = sqs_event(&[("m-1", job.to_json(), 2)]);
+    let response = handle_batch(&handler, event, &invocation(2)).await;
+    assert_eq!(
+        response.batch_item_failures.len(),
+        1,
+        "returned to reach the DLQ"
+    );
+    assert!(matches!(
+        f.status(&job).await,
+        CopyStatus::Failed {
+            permanent: false,
+            ..
+        }
+    ));
+    assert_eq!(f.open_uploads().await, 0, "no orphaned upload");
+}

@@ -79,6 +79,10 @@ pub struct CopyFailure {
     pub restart: bool,
     /// For [`FailureClass::Busy`]: how long the other copier's lease still runs.
     pub lease_left: Option<Duration>,
+    /// This attempt moved the job forward (checkpointed bytes, or copied screenshots) before
+    /// it failed: an [`FailureClass::Interrupted`] copy that progressed continues in a fresh
+    /// message instead of spending one of the queue's receives.
+    pub progressed: bool,
     #[source]
     pub source: Option<BoxError>,
 }
@@ -90,6 +94,7 @@ impl CopyFailure {
             reason: reason.into(),
             restart: false,
             lease_left: None,
+            progressed: false,
             source: None,
         }
     }
@@ -153,8 +158,10 @@ pub struct CopySettings {
     pub part_size: u64,
     pub max_parts_in_flight: usize,
     pub lease: Duration,
-    /// The queue's maxReceiveCount: on the last delivery a retryable failure also aborts the
-    /// upload and marks the job failed (it is still returned, so SQS moves it to the DLQ).
+    /// The queue's maxReceiveCount: on the last delivery a retryable failure (or a deadline
+    /// stop without progress) also aborts the upload and marks the job failed (it is still
+    /// returned, so SQS moves it to the DLQ). A continuation message starts counting afresh,
+    /// so only deliveries that failed without progress are counted.
     pub max_attempts: Option<u32>,
     /// Retryable failures of a file copy retried within the invocation (resuming from the last
     /// checkpointed part, after [`inline_backoff`]) before the attempt ends.
@@ -361,6 +368,12 @@ impl<S: CopyStateStore, K: MultipartSink, O: Origin> CopyService<S, K, O> {
         progress: Option<UploadProgress>,
     ) -> Result<(CopyResult, u64), Failed> {
         let key = layout::object_key(job);
+        let checkpointed = |p: &Option<UploadProgress>| {
+            p.as_ref()
+                .and_then(|p| p.checkpoint.as_ref())
+                .map_or(0, |c| c.bytes)
+        };
+        let at_start = checkpointed(&progress);
         let stored = std::sync::Mutex::new(progress);
         let mut retries = 0;
         loop {
@@ -400,6 +413,9 @@ impl<S: CopyStateStore, K: MultipartSink, O: Origin> CopyService<S, K, O> {
                 || Instant::now() + pause >= attempt.stop_at
                 || now_ms() >= job.link_expires_at
             {
+                let mut failure = failure;
+                let at_end = checkpointed(&stored.lock().unwrap_or_else(|p| p.into_inner()));
+                failure.0.progressed = at_end > at_start;
                 return Err(failure);
             }
             retries += 1;
@@ -418,7 +434,11 @@ impl<S: CopyStateStore, K: MultipartSink, O: Origin> CopyService<S, K, O> {
         mut failure: CopyFailure,
         live: Option<LiveUpload>,
     ) -> CopyFailure {
-        let exhausted = failure.class == FailureClass::Retryable
+        // Only real failures spend the queue's receives: a deadline stop that made progress
+        // continues in a fresh message (see `sqs`), one that made none counts as a failure.
+        let counts = failure.class == FailureClass::Retryable
+            || (failure.class == FailureClass::Interrupted && !failure.progressed);
+        let exhausted = counts
             && self
                 .settings
                 .max_attempts
@@ -522,6 +542,7 @@ impl<S: CopyStateStore, K: MultipartSink, O: Origin> CopyService<S, K, O> {
                 .await
                 .map_err(|(mut f, live)| {
                     f.reason = format!("screenshot {index}: {}", f.reason);
+                    f.progressed = index > done;
                     (f, live)
                 })?;
             transferred += shot.transferred;

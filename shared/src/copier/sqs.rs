@@ -13,6 +13,15 @@
 //! `batchItemFailures` (Lambda's event source mapping leaves a failed record's visibility as
 //! the function set it). If that call fails, the record is still returned: it then waits the
 //! full timeout, late but never lost.
+//!
+//! A copy stopped only by the Lambda deadline after checkpointing progress does not spend a
+//! receive: the same job body is sent again as a fresh message (its receive count starts at 1)
+//! and the current record is acknowledged; if that send fails the record is returned as any
+//! failure (no loss). A deadline stop without progress counts as a failure, so a hopeless link
+//! still reaches the DLQ; the chain of continuations ends with the link's expiry (a claim past
+//! it is a permanent failure) and needs progress at every step. A continuation delivered twice
+//! (e.g. the acknowledgement of its predecessor was lost) is harmless: the copy-state lease
+//! makes the second one wait (busy) and it is then acknowledged as already copied.
 
 use std::time::Duration;
 
@@ -109,7 +118,12 @@ enum Disposition {
     Ack,
     /// Returned in `batchItemFailures`, delivered again after `delay`.
     Retry { delay: Duration },
+    /// Stopped by the deadline after progress: continue in a fresh message, then acknowledge.
+    Continue,
 }
+
+/// A continuation is delivered at once: the copy released its lease when it stopped.
+pub const CONTINUATION_DELAY: Duration = Duration::ZERO;
 
 /// The copy service and the queue its jobs come from: what one invocation needs.
 #[derive(Debug)]
@@ -173,6 +187,12 @@ where
                 back_off(handler, &record, delay).await;
                 response.batch_item_failures.push(failure(&message_id));
             }
+            Disposition::Continue => {
+                if let Err(delay) = continue_job(handler, &record, receive_count(&record)).await {
+                    back_off(handler, &record, delay).await;
+                    response.batch_item_failures.push(failure(&message_id));
+                }
+            }
         }
     }
     response
@@ -197,6 +217,33 @@ async fn back_off<S, K, O, Q: Requeue>(
         Err(e) => {
             warn!(message_id = %message_id, error = %error_chain(&e), "could not shorten the record's visibility; it waits the queue's visibility timeout");
             crate::metrics::count("CopyBackoffFailures", 1.0);
+        }
+    }
+}
+
+/// Sends the record's job again as a fresh message. On failure, returns the backoff with which
+/// the record itself must be returned instead.
+async fn continue_job<S, K, O, Q: Requeue>(
+    handler: &JobHandler<S, K, O, Q>,
+    record: &SqsMessage,
+    receives: u32,
+) -> Result<(), Duration> {
+    let message_id = record.message_id.as_deref().unwrap_or("");
+    let body = record.body.as_deref().unwrap_or("");
+    let job_id = job_id_of(body).unwrap_or_default();
+    match handler
+        .queue
+        .continue_job(&job_id, body, CONTINUATION_DELAY)
+        .await
+    {
+        Ok(()) => {
+            info!(message_id = %message_id, job_id = %job_id, "stopped at the deadline after progress; continues in a fresh message");
+            metrics::count("CopyContinuations", 1.0);
+            Ok(())
+        }
+        Err(e) => {
+            error!(message_id = %message_id, job_id = %job_id, error = %error_chain(&e), "could not send the continuation; returned for retry");
+            Err(handler.backoff.after(receives))
         }
     }
 }
@@ -291,6 +338,7 @@ where
             }
             match f.class {
                 _ if f.class.acknowledged() => Disposition::Ack,
+                FailureClass::Interrupted if f.progressed => Disposition::Continue,
                 FailureClass::Busy => Disposition::Retry {
                     delay: handler
                         .backoff
