@@ -1333,3 +1333,84 @@ async fn a_deadline_stop_without_progress_counts_as_a_failure_and_the_last_one_a
     ));
     assert_eq!(f.open_uploads().await, 0, "no orphaned upload");
 }
+
+/// Attempt 1 is cut after a part and a bit; then the origin's file is replaced by another of
+/// the same length before attempt 2 resumes.
+async fn changed_between_attempts(f: &Fixture, path: &str, route: Route) -> (CopyJob, Bytes) {
+    let new = data((2 * PART + 77) as usize, 41);
+    let url = f.origin.route(
+        path,
+        route
+            .truncated(1, PART + MIB)
+            .changing_after(1, new.clone()),
+    );
+    let job = job(FileKind::Recording, &url);
+    let (service, _) = f.service();
+    expect_failure(
+        service.process(&job, &attempt(60)).await,
+        FailureClass::Retryable,
+    );
+    let cp = progress_of(&f.state(&job).await)
+        .and_then(|p| p.checkpoint)
+        .expect("checkpoint");
+    assert_eq!(cp.parts, 1, "one part of the old file stored");
+    service.process(&job, &attempt(60)).await.expect("copied");
+    let key = layout::object_key(&job);
+    assert!(
+        f.object(&key).await.expect("object") == new,
+        "the stored object is exactly the new file (no splice)"
+    );
+    assert_eq!(f.tag(&key).await, Some(sha_hex(&new)), "sha tag matches");
+    assert_eq!(f.open_uploads().await, 0, "the old upload was aborted");
+    (job, new)
+}
+
+#[tokio::test]
+async fn content_changed_between_attempts_with_the_same_length_is_copied_anew_via_if_range() {
+    let f = fixture().await;
+    let old = data((2 * PART + 77) as usize, 40);
+    changed_between_attempts(&f, "/changed", Route::file(old.clone())).await;
+    let seen = f.origin.seen("/changed");
+    assert_eq!(seen.len(), 2, "the 200 answer to If-Range is used as is");
+    assert_eq!(seen[1].range.as_deref(), Some("bytes=5242880-"));
+    assert_eq!(
+        seen[1].if_range.as_deref(),
+        Some(integration_tests::origin::etag_of(&old).as_str())
+    );
+}
+
+#[tokio::test]
+async fn an_origin_ignoring_if_range_is_caught_by_the_validator_of_its_206() {
+    let f = fixture().await;
+    let old = data((2 * PART + 77) as usize, 40);
+    changed_between_attempts(&f, "/changed-206", Route::file(old).ignoring_if_range()).await;
+    let seen = f.origin.seen("/changed-206");
+    assert_eq!(seen.len(), 3, "resume refused, then the whole new file");
+    assert_eq!(seen[2].range, None);
+}
+
+#[tokio::test]
+async fn a_weak_etag_is_never_sent_as_if_range() {
+    let f = fixture().await;
+    let old = data((2 * PART + 77) as usize, 40);
+    // Weak ETag and Last-Modified: the date is the validator.
+    let date = "Wed, 21 Oct 2026 07:28:00 GMT";
+    changed_between_attempts(
+        &f,
+        "/weak-dated",
+        Route::file(old.clone())
+            .etag(Some("W/\"v1\""))
+            .last_modified(date),
+    )
+    .await;
+    let seen = f.origin.seen("/weak-dated");
+    assert_eq!(seen[1].if_range.as_deref(), Some(date));
+    // Weak ETag only: nothing to resume against, so attempt 2 starts from byte 0.
+    changed_between_attempts(&f, "/weak", Route::file(old).etag(Some("W/\"v1\""))).await;
+    let seen = f.origin.seen("/weak");
+    assert_eq!(seen.len(), 2);
+    assert_eq!(
+        (seen[1].range.as_deref(), seen[1].if_range.as_deref()),
+        (None, None)
+    );
+}

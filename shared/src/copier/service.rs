@@ -485,9 +485,10 @@ impl<S: CopyStateStore, K: MultipartSink, O: Origin> CopyService<S, K, O> {
         &self,
         link: &str,
         from: u64,
+        if_range: Option<&str>,
         stop_at: Instant,
     ) -> Result<OriginResponse, CopyFailure> {
-        match timeout_at(stop_at, self.origin.fetch(link, from)).await {
+        match timeout_at(stop_at, self.origin.fetch(link, from, if_range)).await {
             Err(_) => Err(CopyFailure::interrupted()),
             Ok(r) => Ok(r?),
         }
@@ -502,7 +503,7 @@ impl<S: CopyStateStore, K: MultipartSink, O: Origin> CopyService<S, K, O> {
         done: usize,
     ) -> Result<(CopyResult, u64), Failed> {
         let resp = self
-            .fetch(job.link.expose(), 0, attempt.stop_at)
+            .fetch(job.link.expose(), 0, None, attempt.stop_at)
             .await
             .map_err(|f| (f, None))?;
         if resp.range.is_some() {
@@ -612,6 +613,15 @@ impl<S: CopyStateStore, K: MultipartSink, O: Origin> CopyService<S, K, O> {
             other => other,
         };
 
+        // Without a validator a resume cannot tell whether the origin's file is still the one
+        // the stored parts came from (same length, other bytes would be spliced): start over.
+        if let Some(p) = progress.take_if(|p| {
+            p.validator.is_none() && p.checkpoint.as_ref().is_some_and(|cp| cp.parts > 0)
+        }) {
+            warn!(job_id = %job.job_id, "stored upload has no origin validator to resume with; restarting from byte 0");
+            self.abort_quietly(job, &p.key, &p.upload_id).await;
+        }
+
         // What an earlier attempt finished: the checkpointed parts, as S3 lists them.
         let mut kept = Vec::new();
         let mut from = 0;
@@ -661,10 +671,35 @@ impl<S: CopyStateStore, K: MultipartSink, O: Origin> CopyService<S, K, O> {
                 .map_err(|f| (f, live(&progress)));
         }
 
-        let resp = self
-            .fetch(link, from, stop_at)
+        // A resume sends `If-Range` with the validator of the file the stored parts came from:
+        // the origin answers 206 only if that file is unchanged, else 200 with the new file.
+        let stored_validator = progress.as_ref().and_then(|p| p.validator.clone());
+        let mut resp = self
+            .fetch(
+                link,
+                from,
+                stored_validator.as_deref().filter(|_| from > 0),
+                stop_at,
+            )
             .await
             .map_err(|f| (f, live(&progress)))?;
+        if from > 0 && resp.range.is_some() && resp.validator != stored_validator {
+            // A 206 of another file (an origin that ignores If-Range): never splice it onto
+            // the stored parts. Drop the upload and read the new file from byte 0.
+            info!(job_id = %job.job_id, "origin's file changed since the stored parts; restarting from byte 0");
+            metrics::count("CopyOriginChanged", 1.0);
+            drop(resp);
+            if let Some(p) = progress.take() {
+                self.abort_quietly(job, &p.key, &p.upload_id).await;
+            }
+            kept.clear();
+            from = 0;
+            hasher = Sha256::new();
+            resp = self
+                .fetch(link, 0, None, stop_at)
+                .await
+                .map_err(|f| (f, None))?;
+        }
         let total = if from > 0 {
             let expected = progress.as_ref().and_then(|p| p.total);
             match resp.range {
@@ -684,8 +719,9 @@ impl<S: CopyStateStore, K: MultipartSink, O: Origin> CopyService<S, K, O> {
                     ));
                 }
                 None => {
-                    // Range not honoured: the body is the whole file. Start a new upload.
-                    info!(job_id = %job.job_id, "origin ignored the Range request; restarting from byte 0");
+                    // Range not honoured, or If-Range found the file changed: the body is the
+                    // whole (current) file. Start a new upload.
+                    info!(job_id = %job.job_id, "origin answered the whole file to a resume; restarting from byte 0");
                     if let Some(p) = progress.take() {
                         self.abort_quietly(job, &p.key, &p.upload_id).await;
                     }
@@ -722,6 +758,7 @@ impl<S: CopyStateStore, K: MultipartSink, O: Origin> CopyService<S, K, O> {
                     upload_id,
                     key: key.to_owned(),
                     total,
+                    validator: resp.validator.clone(),
                     checkpoint: None,
                 };
                 if let Some(ps) = persist

@@ -57,6 +57,10 @@ pub struct UploadProgress {
     pub key: String,
     /// Total length as the origin announced it, when known.
     pub total: Option<u64>,
+    /// The origin's validator of the file the parts come from (a strong ETag, else
+    /// Last-Modified; see [`super::ports::if_range_validator`]), sent as `If-Range` on a resume.
+    /// `None`: the copy cannot be resumed safely and restarts from byte 0.
+    pub validator: Option<String>,
     pub checkpoint: Option<Checkpoint>,
 }
 
