@@ -47,6 +47,10 @@ pub struct Route {
     /// after `truncate_at` body bytes.
     pub truncate_times: u32,
     pub truncate_at: u64,
+    /// The first `reset_times` answers announce the full length but reset the connection
+    /// (TCP RST, not a clean close) after `reset_at` body bytes.
+    pub reset_times: u32,
+    pub reset_at: u64,
     /// Pause this long after sending `stall_at` body bytes (every answer).
     pub stall: Option<(u64, Duration)>,
     /// Answer the first `fail_times` requests with 503.
@@ -78,6 +82,8 @@ impl Route {
             ranges: true,
             truncate_times: 0,
             truncate_at: 0,
+            reset_times: 0,
+            reset_at: 0,
             stall: None,
             fail_times: 0,
             last_modified: None,
@@ -144,6 +150,12 @@ impl Route {
     pub fn truncated(mut self, times: u32, at: u64) -> Self {
         self.truncate_times = times;
         self.truncate_at = at;
+        self
+    }
+
+    pub fn reset(mut self, times: u32, at: u64) -> Self {
+        self.reset_times = times;
+        self.reset_at = at;
         self
     }
 
@@ -263,6 +275,7 @@ async fn serve(stream: TcpStream, state: Arc<Mutex<State>>) -> std::io::Result<(
             Some(r) => {
                 let snapshot = r.clone();
                 r.truncate_times = r.truncate_times.saturating_sub(1);
+                r.reset_times = r.reset_times.saturating_sub(1);
                 r.fail_times = r.fail_times.saturating_sub(1);
                 match r.change.take() {
                     Some((0, _)) | None => {}
@@ -327,7 +340,10 @@ async fn serve(stream: TcpStream, state: Arc<Mutex<State>>) -> std::io::Result<(
     }
     head_only(&mut stream, status, &headers).await?;
     // Offsets below count body bytes of this answer.
-    let limit = if route.truncate_times > 0 {
+    let reset = route.reset_times > 0;
+    let limit = if reset {
+        route.reset_at.min(len - from)
+    } else if route.truncate_times > 0 {
         route.truncate_at.min(len - from)
     } else {
         len - from
@@ -374,6 +390,13 @@ async fn serve(stream: TcpStream, state: Arc<Mutex<State>>) -> std::io::Result<(
         }
     }
     stream.flush().await?;
+    if reset {
+        // Abortive close: the client sees "connection reset by peer" mid-body.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        stream.set_zero_linger()?;
+        drop(stream);
+        return Ok(());
+    }
     stream.shutdown().await
 }
 

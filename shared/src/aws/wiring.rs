@@ -10,7 +10,7 @@ use super::{blobs::S3BlobStore, copies::DynamoCopyStore, events::DynamoEventStor
 use super::{objects::S3MultipartSink, queue::SqsJobQueue};
 use crate::config::{ConfigError, Env};
 use crate::copier::CopierConfig;
-use crate::copier::origin::HttpOrigin;
+use crate::copier::origin::{HttpOrigin, Lookup, SystemLookup};
 use crate::copier::service::CopyService;
 use crate::copier::sqs::JobHandler;
 use crate::ingest::{IngestConfig, IngestService};
@@ -59,11 +59,23 @@ pub fn settings(
 
 /// recording-copier: config from `env`.
 pub fn copier(sdk: &SdkConfig, env: &impl Env) -> Result<(Copier, CopierConfig), WiringError> {
+    copier_with_lookup(sdk, env, SystemLookup)
+}
+
+/// [`copier`] resolving the origin's names with `lookup` (the fault matrix's failing DNS);
+/// everything else is the same wiring.
+pub fn copier_with_lookup(
+    sdk: &SdkConfig,
+    env: &impl Env,
+    lookup: impl Lookup + Clone,
+) -> Result<(Copier, CopierConfig), WiringError> {
     let config = CopierConfig::from_env(env)?;
     let service = CopyService::new(
         DynamoCopyStore::new(super::dynamodb(sdk), &config.copies_table),
         S3MultipartSink::new(super::s3(sdk), &config.recordings_bucket),
-        config.origin().map_err(WiringError::Origin)?,
+        config
+            .origin_with_lookup(lookup)
+            .map_err(WiringError::Origin)?,
         config.settings(),
     );
     let queue = SqsJobQueue::new(super::sqs(sdk), &config.jobs_queue_url);

@@ -197,11 +197,20 @@ impl CopierConfig {
 
     /// The SSRF-checked HTTP origin for this configuration.
     pub fn origin(&self) -> Result<origin::HttpOrigin, reqwest::Error> {
-        origin::HttpOrigin::new(
+        self.origin_with_lookup(origin::SystemLookup)
+    }
+
+    /// [`Self::origin`] resolving names with `lookup` (tests: a failing resolver).
+    pub fn origin_with_lookup(
+        &self,
+        lookup: impl origin::Lookup + Clone,
+    ) -> Result<origin::HttpOrigin, reqwest::Error> {
+        origin::HttpOrigin::with_lookup(
             self.policy.clone(),
             self.max_redirects,
             self.connect_timeout,
             self.read_timeout,
+            lookup,
         )
     }
 }
