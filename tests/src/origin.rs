@@ -62,6 +62,9 @@ pub struct Route {
     pub if_range: bool,
     /// After this many answers, serve these bytes instead (with a new strong ETag).
     pub change: Option<(u32, Bytes)>,
+    /// `Some(Some(n))`: announce `Content-Length: n` whatever is sent (a lying origin);
+    /// `Some(None)`: send no Content-Length (the body ends when the connection closes).
+    pub length: Option<Option<u64>>,
 }
 
 /// A strong ETag for `bytes`.
@@ -89,6 +92,7 @@ impl Route {
             last_modified: None,
             if_range: true,
             change: None,
+            length: None,
         }
     }
 
@@ -108,6 +112,18 @@ impl Route {
 
     pub fn last_modified(mut self, date: &str) -> Self {
         self.last_modified = Some(date.to_owned());
+        self
+    }
+
+    /// Announces `len` as Content-Length, then sends the real bytes and closes.
+    pub fn declaring(mut self, len: u64) -> Self {
+        self.length = Some(Some(len));
+        self
+    }
+
+    /// Sends no Content-Length: the body runs until the connection closes.
+    pub fn without_length(mut self) -> Self {
+        self.length = Some(None);
         self
     }
 
@@ -319,10 +335,12 @@ async fn serve(stream: TcpStream, state: Arc<Mutex<State>>) -> std::io::Result<(
         Some(s) => (206, s),
         None => (200, 0),
     };
-    let mut headers = vec![
-        ("Content-Type", route.content_type.to_owned()),
-        ("Content-Length", (len - from).to_string()),
-    ];
+    let mut headers = vec![("Content-Type", route.content_type.to_owned())];
+    match route.length {
+        None => headers.push(("Content-Length", (len - from).to_string())),
+        Some(Some(claimed)) => headers.push(("Content-Length", claimed.to_string())),
+        Some(None) => {}
+    }
     if status == 206 {
         headers.push((
             "Content-Range",

@@ -1414,3 +1414,76 @@ async fn a_weak_etag_is_never_sent_as_if_range() {
         (None, None)
     );
 }
+
+#[tokio::test]
+async fn a_huge_announced_length_is_refused_before_any_upload_or_buffer() {
+    let f = fixture().await;
+    // 1 TiB announced (old code sized 105 MiB parts from it), a few bytes sent.
+    let url = f
+        .origin
+        .route("/huge.mp4", Route::file(data(4096, 50)).declaring(1 << 40));
+    let job = job(FileKind::Recording, &url);
+    let (service, sink) = f.service();
+    let failure = expect_failure(
+        service.process(&job, &attempt(60)).await,
+        FailureClass::Permanent,
+    );
+    assert!(
+        failure.reason.contains("1099511627776 bytes"),
+        "{}",
+        failure.reason
+    );
+    assert!(!failure.reason.contains("http"), "no link in the reason");
+    assert_eq!(sink.creates.load(Ordering::SeqCst), 0, "no upload started");
+    assert_eq!(f.open_uploads().await, 0);
+    assert!(matches!(
+        f.status(&job).await,
+        CopyStatus::Failed {
+            permanent: true,
+            ..
+        }
+    ));
+}
+
+#[tokio::test]
+async fn a_body_longer_than_the_jobs_declared_size_is_refused() {
+    let f = fixture().await;
+    // Announced honestly but larger than the webhook's fileSize: refused before reading.
+    let url = f.origin.route("/doc-big", Route::file(data(3000, 51)));
+    let mut declared = job(FileKind::Document, &url);
+    declared.meta.file_size = Some(1000);
+    let (service, sink) = f.service();
+    let failure = expect_failure(
+        service.process(&declared, &attempt(60)).await,
+        FailureClass::Permanent,
+    );
+    assert!(failure.reason.contains("1000"), "{}", failure.reason);
+    assert_eq!(sink.creates.load(Ordering::SeqCst), 0);
+    // No length at all: the body is cut off at the declared size, the upload aborted.
+    let url = f.origin.route(
+        "/doc-unbounded",
+        Route::file(data((3 * MIB) as usize, 52)).without_length(),
+    );
+    let mut unbounded = job(FileKind::Document, &url);
+    unbounded.meta.file_size = Some(MIB as i64);
+    let failure = expect_failure(
+        service.process(&unbounded, &attempt(60)).await,
+        FailureClass::Permanent,
+    );
+    assert!(
+        failure.reason.contains("more than the 1048576 bytes"),
+        "{}",
+        failure.reason
+    );
+    assert_eq!(f.open_uploads().await, 0, "upload aborted");
+    assert!(f.object(&layout::object_key(&unbounded)).await.is_none());
+    // Within the declared size, a body without a length is copied.
+    let small = data(700, 53);
+    let url = f
+        .origin
+        .route("/doc-ok", Route::file(small.clone()).without_length());
+    let mut ok = job(FileKind::Document, &url);
+    ok.meta.file_size = Some(1000);
+    service.process(&ok, &attempt(60)).await.expect("copied");
+    assert!(f.object(&layout::object_key(&ok)).await.expect("object") == small);
+}

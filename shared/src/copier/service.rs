@@ -284,6 +284,19 @@ impl<S: CopyStateStore, K: MultipartSink, O: Origin> CopyService<S, K, O> {
         now_ms() + self.settings.lease.as_millis() as i64
     }
 
+    /// The most bytes a file of `job` may have: what fits in 10,000 parts of the configured
+    /// size, and the size the webhook declared for it, if any. The origin's Content-Length can
+    /// only be checked against this, never raise it.
+    fn byte_limit(&self, job: &CopyJob) -> u64 {
+        let parts = PartPlan::new(self.settings.part_size).max_file();
+        match job.meta.file_size {
+            Some(declared) if declared >= 0 && job.kind != FileKind::Screenshots => {
+                parts.min(declared as u64)
+            }
+            _ => parts,
+        }
+    }
+
     /// Records a job message that cannot be processed (e.g. an unknown version).
     pub async fn reject(&self, job_id: &str, reason: &str) -> Result<(), StateError> {
         let now = now_ms();
@@ -629,7 +642,7 @@ impl<S: CopyStateStore, K: MultipartSink, O: Origin> CopyService<S, K, O> {
         if let Some(p) = progress.clone()
             && let Some(cp) = p.checkpoint.as_ref().filter(|cp| cp.parts > 0)
         {
-            let plan = PartPlan::new(self.settings.part_size, p.total);
+            let plan = PartPlan::new(self.settings.part_size);
             match self.sink.list_parts(&p.key, &p.upload_id).await {
                 Ok(listed) => match (
                     resumable_prefix(&listed, cp, &plan),
@@ -739,6 +752,18 @@ impl<S: CopyStateStore, K: MultipartSink, O: Origin> CopyService<S, K, O> {
         } else {
             resp.content_length
         };
+        let limit = self.byte_limit(job);
+        if let Some(t) = total
+            && t > limit
+        {
+            // Refused before any upload or buffer exists: never sized from the claim.
+            return Err((
+                CopyFailure::permanent(format!(
+                    "origin announces {t} bytes, more than the {limit} this job accepts"
+                )),
+                live(&progress),
+            ));
+        }
 
         let progress = match progress {
             // Resuming (or an upload that recorded no part yet and whose total still holds).
@@ -777,7 +802,9 @@ impl<S: CopyStateStore, K: MultipartSink, O: Origin> CopyService<S, K, O> {
         };
         let here = live(&Some(progress.clone()));
         let (parts, end, hasher) = self
-            .stream_parts(&progress, kept, from, total, hasher, resp, persist, stop_at)
+            .stream_parts(
+                &progress, kept, from, total, limit, hasher, resp, persist, stop_at,
+            )
             .await
             .map_err(|f| (f, here.clone()))?;
         let transferred = end - from;
@@ -862,19 +889,25 @@ impl<S: CopyStateStore, K: MultipartSink, O: Origin> CopyService<S, K, O> {
         kept: Vec<PartRecord>,
         from: u64,
         total: Option<u64>,
+        limit: u64,
         mut hasher: Sha256,
         resp: OriginResponse,
         persist: Option<Persist<'_>>,
         stop_at: Instant,
     ) -> Result<(Vec<PartRecord>, u64, Sha256), CopyFailure> {
-        let plan = PartPlan::new(self.settings.part_size, total);
+        let plan = PartPlan::new(self.settings.part_size);
         let mut committed = kept.len() as u32;
         let mut parts: BTreeMap<u32, PartRecord> =
             kept.into_iter().map(|p| (p.number, p)).collect();
         let mut number = committed + 1;
         let mut offset = from;
         let mut part_hasher = Sha256::new();
-        let mut buf = BytesMut::with_capacity(plan.size_of(number) as usize);
+        // The announced length may only shrink the first buffer (a small file needs no whole
+        // part); buffers never exceed the configured part size, whatever the origin claims.
+        let first = plan
+            .size_of(number)
+            .min(total.map_or(u64::MAX, |t| t.saturating_sub(from)).max(1));
+        let mut buf = BytesMut::with_capacity(first as usize);
         // Part buffers come back here once S3 has the part, so the same few allocations carry
         // the whole file (no allocator churn inflating the resident set).
         let mut pool: Vec<BytesMut> = Vec::with_capacity(max_parts_buffers(&self.settings));
@@ -940,7 +973,12 @@ impl<S: CopyStateStore, K: MultipartSink, O: Origin> CopyService<S, K, O> {
                     Ok(None) => break,
                     Ok(Some(Err(e))) => { outcome = Err(e.into()); break; }
                     Ok(Some(Ok(mut chunk))) => {
-                        if total.is_some_and(|t| offset + buf.len() as u64 + chunk.len() as u64 > t) {
+                        let received = offset + buf.len() as u64 + chunk.len() as u64;
+                        if received > limit {
+                            outcome = Err(CopyFailure::permanent(format!("origin sent more than the {limit} bytes this job accepts")));
+                            break;
+                        }
+                        if total.is_some_and(|t| received > t) {
                             outcome = Err(CopyFailure::retryable("origin sent more bytes than announced"));
                             break;
                         }

@@ -253,7 +253,7 @@ mod tests {
 
     #[test]
     fn resume_keeps_the_checkpointed_parts_when_the_listing_matches() {
-        let plan = PartPlan::Fixed(10);
+        let plan = PartPlan::of_size(10);
         let cp = Checkpoint {
             parts: 2,
             bytes: 20,
