@@ -118,3 +118,79 @@ async fn failures_are_redelivered_then_dead_lettered_and_successes_deleted() {
         "the good record was deleted, the bad one moved: {left:?}"
     );
 }
+
+/// The copier shortens a returned record's visibility with the receipt handle the poller hands
+/// it, and reads the delivery count from `ApproximateReceiveCount`, as under the real event
+/// source mapping: a record returned with a 1 s backoff comes back in seconds, not after the
+/// queue's long visibility timeout.
+#[tokio::test(flavor = "multi_thread")]
+async fn records_carry_receipt_handles_and_receive_counts_for_the_retry_backoff() {
+    let sqs = emulator().sqs();
+    let queue = sqs
+        .create_queue()
+        .queue_name(unique("jobs"))
+        .attributes(QueueAttributeName::VisibilityTimeout, "600")
+        .send()
+        .await
+        .expect("queue")
+        .queue_url
+        .expect("url");
+    sqs.send_message()
+        .queue_url(&queue)
+        .message_body("job")
+        .send()
+        .await
+        .expect("send");
+    let seen: Arc<Mutex<Vec<(String, Instant)>>> = Arc::default();
+    let log = Arc::clone(&seen);
+    let (client, url) = (sqs.clone(), queue.clone());
+    let poller = tokio::spawn(hooksctl::stack::poller::run(
+        sqs.clone(),
+        queue.clone(),
+        10,
+        move |event: SqsEvent| {
+            let (log, client, url) = (Arc::clone(&log), client.clone(), url.clone());
+            async move {
+                let mut response = SqsBatchResponse::default();
+                for record in event.records {
+                    let count = record
+                        .attributes
+                        .get("ApproximateReceiveCount")
+                        .cloned()
+                        .unwrap_or_default();
+                    log.lock()
+                        .expect("log")
+                        .push((count.clone(), Instant::now()));
+                    if count == "1" {
+                        client
+                            .change_message_visibility()
+                            .queue_url(&url)
+                            .receipt_handle(record.receipt_handle.clone().expect("receipt"))
+                            .visibility_timeout(1)
+                            .send()
+                            .await
+                            .expect("change visibility");
+                        let mut failure = BatchItemFailure::default();
+                        failure.item_identifier = record.message_id.unwrap_or_default();
+                        response.batch_item_failures.push(failure);
+                    }
+                }
+                response
+            }
+        },
+    ));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while seen.lock().expect("log").len() < 2 {
+        assert!(
+            Instant::now() < deadline,
+            "not redelivered: {:?}",
+            seen.lock()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    poller.abort();
+    let seen = seen.lock().expect("log").clone();
+    assert_eq!(seen[0].0, "1");
+    assert_eq!(seen[1].0, "2");
+    assert!(seen[1].1 - seen[0].1 < Duration::from_secs(10));
+}

@@ -178,6 +178,9 @@ pub mod copy_attr {
     pub const UPLOAD_ID: &str = "uploadId";
     pub const OBJECT_KEY: &str = "objectKey";
     pub const TOTAL_BYTES: &str = "totalBytes";
+    /// The origin's validator (strong ETag or Last-Modified) of the file the stored parts came
+    /// from; a resume sends it as `If-Range`.
+    pub const VALIDATOR: &str = "originValidator";
     /// Checkpoint: parts `1..=doneParts` (bytes `0..doneBytes`) are uploaded; `hashState`
     /// (B) is the whole-file SHA-256 state after them. Constant size: parts are listed from S3.
     pub const DONE_PARTS: &str = "doneParts";

@@ -141,6 +141,7 @@ async fn once(
         &env(&[
             ("COPIES_TABLE", &copies),
             ("RECORDINGS_BUCKET", &bucket),
+            ("JOBS_QUEUE_URL", &queue_url),
             ("ALLOW_INSECURE_LOCAL_ORIGIN", "true"),
         ]),
     )

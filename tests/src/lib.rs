@@ -7,6 +7,7 @@
 
 pub mod faults;
 pub mod origin;
+pub mod queue;
 pub mod sample_events;
 
 use std::net::{SocketAddr, TcpListener, TcpStream};

@@ -13,9 +13,11 @@ use std::time::Duration;
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use bytes::Bytes;
 use integration_tests::origin::{Route, TestOrigin};
+use integration_tests::queue::{MemoryQueue, QueueCall};
 use integration_tests::{emulator, unique};
 use meeting_hooks::aws::copies::{DynamoCopyStore, progress_of, status_of};
 use meeting_hooks::aws::objects::S3MultipartSink;
+use meeting_hooks::aws::queue::SqsJobQueue;
 use meeting_hooks::copier::layout::{self, ObjectMeta};
 use meeting_hooks::copier::origin::HttpOrigin;
 use meeting_hooks::copier::parts::MIB;
@@ -24,7 +26,7 @@ use meeting_hooks::copier::ports::{MultipartSink, SinkError};
 use meeting_hooks::copier::service::{
     Attempt, CopyFailure, CopyService, CopySettings, Done, FailureClass,
 };
-use meeting_hooks::copier::sqs::{Invocation, handle_batch};
+use meeting_hooks::copier::sqs::{Invocation, JobHandler, RetryBackoff, handle_batch};
 use meeting_hooks::copier::state::{CopyStatus, ListedPart, PartRecord};
 use meeting_hooks::jobs::{CopyJob, FileKind, FileMeta, JOB_VERSION, Link, SourceEvent};
 use meeting_hooks::respond::now_ms;
@@ -334,9 +336,16 @@ async fn origin_403_is_permanent_acknowledged_and_not_retried() {
     let url = f.origin.route("/gone", Route::status(403));
     let job = job(FileKind::Recording, &url);
     let (service, _) = f.service();
+    let queue = MemoryQueue::new();
+    let handler = JobHandler::new(service, queue.clone(), RetryBackoff::default());
+    let service = handler.service();
     let event = sqs_event(&[("m-403", job.to_json(), 1)]);
 
-    let response = handle_batch(&service, event.clone(), &invocation(60)).await;
+    let response = handle_batch(&handler, event.clone(), &invocation(60)).await;
+    assert!(
+        queue.calls().is_empty(),
+        "no backoff for an acknowledged record"
+    );
     assert!(
         response.batch_item_failures.is_empty(),
         "a permanent failure is acknowledged"
@@ -902,6 +911,7 @@ fn sqs_event(records: &[(&str, String, u32)]) -> SqsEvent {
     for (id, body, receives) in records {
         let mut m = SqsMessage::default();
         m.message_id = Some((*id).to_owned());
+        m.receipt_handle = Some(format!("receipt-{id}"));
         m.body = Some(body.clone());
         m.attributes
             .insert("ApproximateReceiveCount".into(), receives.to_string());
@@ -979,7 +989,12 @@ async fn a_batch_from_sqs_reports_exactly_the_failing_record() {
         .expect("broken job's message");
 
     let (service, _) = f.service();
-    let response = handle_batch(&service, event, &invocation(60)).await;
+    let handler = JobHandler::new(
+        service,
+        SqsJobQueue::new(emu.sqs(), &queue),
+        RetryBackoff::default(),
+    );
+    let response = handle_batch(&handler, event, &invocation(60)).await;
     let failed: Vec<_> = response
         .batch_item_failures
         .iter()
@@ -1002,10 +1017,11 @@ async fn a_batch_from_sqs_reports_exactly_the_failing_record() {
 async fn unsupported_job_versions_are_recorded_and_acknowledged_unreadable_ones_kept() {
     let f = fixture().await;
     let (service, _) = f.service();
+    let handler = JobHandler::new(service, MemoryQueue::new(), RetryBackoff::default());
     let future = job(FileKind::Chat, "https://8x8.vc/x");
     let body = future.to_json().replacen("\"v\":1", "\"v\":99", 1);
     let event = sqs_event(&[("m-v99", body, 1), ("m-junk", "not json".into(), 1)]);
-    let response = handle_batch(&service, event, &invocation(60)).await;
+    let response = handle_batch(&handler, event, &invocation(60)).await;
     let failed: Vec<_> = response
         .batch_item_failures
         .iter()
@@ -1023,4 +1039,451 @@ async fn unsupported_job_versions_are_recorded_and_acknowledged_unreadable_ones_
         }
         other => panic!("{other:?}"),
     }
+}
+
+#[tokio::test]
+async fn a_failing_record_comes_back_after_a_growing_backoff_not_the_visibility_timeout() {
+    let f = fixture().await;
+    let url = f
+        .origin
+        .route("/backoff", Route::file(data(1000, 20)).failing(100));
+    let job = job(FileKind::Chat, &url);
+    let (service, _) = f.service();
+    let queue = MemoryQueue::new();
+    let handler = JobHandler::new(service, queue.clone(), RetryBackoff::default());
+    for (receives, secs) in [(1, 10), (2, 30), (3, 90), (4, 270)] {
+        let event = sqs_event(&[("m-retry", job.to_json(), receives)]);
+        let response = handle_batch(&handler, event, &invocation(60)).await;
+        assert_eq!(response.batch_item_failures.len(), 1, "returned");
+        assert_eq!(
+            queue.calls().last(),
+            Some(&QueueCall::RetryAfter {
+                receipt_handle: "receipt-m-retry".into(),
+                delay: Duration::from_secs(secs),
+            }),
+            "delivery {receives}"
+        );
+    }
+    // ChangeMessageVisibility failing: the record is still returned (it waits the full
+    // visibility timeout instead: late, never lost).
+    queue.fail_retry(true);
+    let event = sqs_event(&[("m-retry", job.to_json(), 1)]);
+    let response = handle_batch(&handler, event, &invocation(60)).await;
+    assert_eq!(response.batch_item_failures.len(), 1);
+    assert_eq!(f.status(&job).await, CopyStatus::Pending);
+}
+
+#[tokio::test]
+async fn a_busy_job_comes_back_when_the_other_lease_runs_out() {
+    let f = fixture().await;
+    let bytes = data((PART + 10) as usize, 21);
+    let url = f.origin.route(
+        "/busy",
+        Route::file(bytes).stalled(MIB, Duration::from_secs(30)),
+    );
+    let job = job(FileKind::Recording, &url);
+    let (service, _) = f.service_with(dev_policy(), settings(Duration::from_secs(40)));
+    let queue = MemoryQueue::new();
+    let handler = std::sync::Arc::new(JobHandler::new(
+        service,
+        queue.clone(),
+        RetryBackoff::default(),
+    ));
+    let first = {
+        let (handler, job) = (handler.clone(), job.clone());
+        tokio::spawn(async move {
+            let _ = tokio::time::timeout(
+                Duration::from_secs(3),
+                handler.service().process(&job, &attempt(600)),
+            )
+            .await;
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(1_000)).await;
+    let event = sqs_event(&[("m-dup", job.to_json(), 1)]);
+    let response = handle_batch(&handler, event, &invocation(60)).await;
+    assert_eq!(response.batch_item_failures.len(), 1);
+    match queue.calls().as_slice() {
+        [QueueCall::RetryAfter { delay, .. }] => assert!(
+            (Duration::from_secs(30)..=Duration::from_secs(41)).contains(delay),
+            "waits for the 40 s lease, not 10 s nor 5400 s: {delay:?}"
+        ),
+        other => panic!("{other:?}"),
+    }
+    first.await.expect("first copier");
+}
+
+#[tokio::test]
+async fn the_backoff_shortens_the_real_messages_visibility_on_sqs() {
+    let f = fixture().await;
+    let emu = emulator();
+    let sqs = emu.sqs();
+    // The production queue's visibility timeout: without the backoff the record would be
+    // invisible for 90 minutes.
+    let queue_url = sqs
+        .create_queue()
+        .queue_name(unique("backoff"))
+        .attributes(
+            aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout,
+            meeting_hooks::schema::JOBS_QUEUE
+                .visibility_timeout_secs
+                .to_string(),
+        )
+        .send()
+        .await
+        .expect("queue")
+        .queue_url
+        .expect("url");
+    let url = f
+        .origin
+        .route("/sqs-backoff", Route::file(data(1000, 22)).failing(100));
+    let job = job(FileKind::Chat, &url);
+    sqs.send_message()
+        .queue_url(&queue_url)
+        .message_body(job.to_json())
+        .send()
+        .await
+        .expect("send");
+    let (service, _) = f.service();
+    let handler = JobHandler::new(
+        service,
+        SqsJobQueue::new(sqs.clone(), &queue_url),
+        RetryBackoff {
+            base: Duration::from_secs(2),
+            max: Duration::from_secs(60),
+        },
+    );
+    let receive = || async {
+        sqs.receive_message()
+            .queue_url(&queue_url)
+            .message_system_attribute_names(
+                aws_sdk_sqs::types::MessageSystemAttributeName::ApproximateReceiveCount,
+            )
+            .send()
+            .await
+            .expect("receive")
+            .messages
+            .unwrap_or_default()
+    };
+    let to_event = |m: &aws_sdk_sqs::types::Message| {
+        let mut r = SqsMessage::default();
+        r.message_id = m.message_id.clone();
+        r.receipt_handle = m.receipt_handle.clone();
+        r.body = m.body.clone();
+        r.attributes = m
+            .attributes
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(k, v)| (k.as_str().to_owned(), v))
+            .collect();
+        let mut e = SqsEvent::default();
+        e.records.push(r);
+        e
+    };
+    let first = receive().await;
+    assert_eq!(first.len(), 1);
+    let returned_at = std::time::Instant::now();
+    let response = handle_batch(&handler, to_event(&first[0]), &invocation(60)).await;
+    assert_eq!(response.batch_item_failures.len(), 1);
+    assert!(receive().await.is_empty(), "hidden during the backoff");
+    let again = loop {
+        let m = receive().await;
+        if !m.is_empty() {
+            break m;
+        }
+        assert!(
+            returned_at.elapsed() < Duration::from_secs(15),
+            "the record did not come back after its 2 s backoff"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    assert!(returned_at.elapsed() >= Duration::from_millis(1_500));
+    let count = again[0]
+        .attributes
+        .as_ref()
+        .and_then(|a| {
+            a.get(&aws_sdk_sqs::types::MessageSystemAttributeName::ApproximateReceiveCount)
+        })
+        .cloned();
+    assert_eq!(count.as_deref(), Some("2"));
+    // The second failure waits three times longer.
+    handle_batch(&handler, to_event(&again[0]), &invocation(60)).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(
+        receive().await.is_empty(),
+        "6 s backoff after the second delivery"
+    );
+}
+
+fn with_attempts(max: u32) -> CopySettings {
+    let mut s = settings(Duration::from_secs(60));
+    s.max_attempts = Some(max);
+    s
+}
+
+#[tokio::test]
+async fn a_deadline_stop_after_progress_continues_in_a_fresh_message_without_spending_receives() {
+    let f = fixture().await;
+    let bytes = data((3 * PART + 77) as usize, 30);
+    // Every answer stalls after a part and a bit: each invocation (3 s) checkpoints one part.
+    let url = f.origin.route(
+        "/continued",
+        Route::file(bytes.clone()).stalled(PART + MIB, Duration::from_secs(8)),
+    );
+    let job = job(FileKind::Recording, &url);
+    let (service, _) = f.service_with(dev_policy(), with_attempts(4));
+    let queue = MemoryQueue::new();
+    let handler = JobHandler::new(service, queue.clone(), RetryBackoff::default());
+
+    // The queue's last receive: a deadline stop with progress is not a failure.
+    let event = sqs_event(&[("m-first", job.to_json(), 4)]);
+    let response = handle_batch(&handler, event, &invocation(3)).await;
+    assert!(
+        response.batch_item_failures.is_empty(),
+        "acknowledged: the continuation carries the job"
+    );
+    assert_eq!(
+        queue.calls(),
+        vec![QueueCall::Continue {
+            job_id: job.job_id.clone(),
+            body: job.to_json(),
+            delay: Duration::ZERO,
+        }]
+    );
+    assert_eq!(f.status(&job).await, CopyStatus::Pending, "lease released");
+    let cp = progress_of(&f.state(&job).await)
+        .and_then(|p| p.checkpoint)
+        .expect("checkpoint");
+    assert_eq!(cp.parts, 1);
+
+    // The continuation cannot be sent: the record is returned (with its backoff), not lost.
+    queue.fail_continue(true);
+    let event = sqs_event(&[("m-second", job.to_json(), 1)]);
+    let response = handle_batch(&handler, event, &invocation(3)).await;
+    assert_eq!(response.batch_item_failures.len(), 1);
+    assert_eq!(
+        queue.calls().last(),
+        Some(&QueueCall::RetryAfter {
+            receipt_handle: "receipt-m-second".into(),
+            delay: Duration::from_secs(10),
+        })
+    );
+    queue.fail_continue(false);
+
+    // Duplicated continuations are harmless: both deliveries in one batch, one copy.
+    let event = sqs_event(&[("m-cont", job.to_json(), 1), ("m-dup", job.to_json(), 1)]);
+    let response = handle_batch(&handler, event, &invocation(60)).await;
+    assert!(response.batch_item_failures.is_empty());
+    let key = layout::object_key(&job);
+    assert!(f.object(&key).await.expect("object") == bytes);
+    assert_eq!(f.tag(&key).await, Some(sha_hex(&bytes)));
+    assert_eq!(f.status(&job).await, CopyStatus::Copied);
+    assert_eq!(f.open_uploads().await, 0);
+    let objects = emulator()
+        .s3()
+        .list_objects_v2()
+        .bucket(&f.bucket)
+        .send()
+        .await
+        .expect("list")
+        .key_count();
+    assert_eq!(objects, Some(1), "no duplicate object");
+}
+
+#[tokio::test]
+async fn a_deadline_stop_without_progress_counts_as_a_failure_and_the_last_one_aborts() {
+    let f = fixture().await;
+    let bytes = data((2 * PART) as usize, 31);
+    // Stalls before the first part is complete: no invocation ever makes progress.
+    let url = f.origin.route(
+        "/hopeless",
+        Route::file(bytes).stalled(MIB, Duration::from_secs(8)),
+    );
+    let job = job(FileKind::Recording, &url);
+    let (service, _) = f.service_with(dev_policy(), with_attempts(2));
+    let queue = MemoryQueue::new();
+    let handler = JobHandler::new(service, queue.clone(), RetryBackoff::default());
+    let event = sqs_event(&[("m-1", job.to_json(), 1)]);
+    let response = handle_batch(&handler, event, &invocation(2)).await;
+    assert_eq!(response.batch_item_failures.len(), 1, "returned");
+    assert_eq!(
+        queue.calls(),
+        vec![QueueCall::RetryAfter {
+            receipt_handle: "receipt-m-1".into(),
+            delay: Duration::from_secs(10),
+        }]
+    );
+    assert_eq!(f.status(&job).await, CopyStatus::Pending);
+    assert_eq!(f.open_uploads().await, 1, "kept for the next delivery");
+    // The last receive: the upload is aborted and the failure recorded before the DLQ.
+    let event = sqs_event(&[("m-1", job.to_json(), 2)]);
+    let response = handle_batch(&handler, event, &invocation(2)).await;
+    assert_eq!(
+        response.batch_item_failures.len(),
+        1,
+        "returned to reach the DLQ"
+    );
+    assert!(matches!(
+        f.status(&job).await,
+        CopyStatus::Failed {
+            permanent: false,
+            ..
+        }
+    ));
+    assert_eq!(f.open_uploads().await, 0, "no orphaned upload");
+}
+
+/// Attempt 1 is cut after a part and a bit; then the origin's file is replaced by another of
+/// the same length before attempt 2 resumes.
+async fn changed_between_attempts(f: &Fixture, path: &str, route: Route) -> (CopyJob, Bytes) {
+    let new = data((2 * PART + 77) as usize, 41);
+    let url = f.origin.route(
+        path,
+        route
+            .truncated(1, PART + MIB)
+            .changing_after(1, new.clone()),
+    );
+    let job = job(FileKind::Recording, &url);
+    let (service, _) = f.service();
+    expect_failure(
+        service.process(&job, &attempt(60)).await,
+        FailureClass::Retryable,
+    );
+    let cp = progress_of(&f.state(&job).await)
+        .and_then(|p| p.checkpoint)
+        .expect("checkpoint");
+    assert_eq!(cp.parts, 1, "one part of the old file stored");
+    service.process(&job, &attempt(60)).await.expect("copied");
+    let key = layout::object_key(&job);
+    assert!(
+        f.object(&key).await.expect("object") == new,
+        "the stored object is exactly the new file (no splice)"
+    );
+    assert_eq!(f.tag(&key).await, Some(sha_hex(&new)), "sha tag matches");
+    assert_eq!(f.open_uploads().await, 0, "the old upload was aborted");
+    (job, new)
+}
+
+#[tokio::test]
+async fn content_changed_between_attempts_with_the_same_length_is_copied_anew_via_if_range() {
+    let f = fixture().await;
+    let old = data((2 * PART + 77) as usize, 40);
+    changed_between_attempts(&f, "/changed", Route::file(old.clone())).await;
+    let seen = f.origin.seen("/changed");
+    assert_eq!(seen.len(), 2, "the 200 answer to If-Range is used as is");
+    assert_eq!(seen[1].range.as_deref(), Some("bytes=5242880-"));
+    assert_eq!(
+        seen[1].if_range.as_deref(),
+        Some(integration_tests::origin::etag_of(&old).as_str())
+    );
+}
+
+#[tokio::test]
+async fn an_origin_ignoring_if_range_is_caught_by_the_validator_of_its_206() {
+    let f = fixture().await;
+    let old = data((2 * PART + 77) as usize, 40);
+    changed_between_attempts(&f, "/changed-206", Route::file(old).ignoring_if_range()).await;
+    let seen = f.origin.seen("/changed-206");
+    assert_eq!(seen.len(), 3, "resume refused, then the whole new file");
+    assert_eq!(seen[2].range, None);
+}
+
+#[tokio::test]
+async fn a_weak_etag_is_never_sent_as_if_range() {
+    let f = fixture().await;
+    let old = data((2 * PART + 77) as usize, 40);
+    // Weak ETag and Last-Modified: the date is the validator.
+    let date = "Wed, 21 Oct 2026 07:28:00 GMT";
+    changed_between_attempts(
+        &f,
+        "/weak-dated",
+        Route::file(old.clone())
+            .etag(Some("W/\"v1\""))
+            .last_modified(date),
+    )
+    .await;
+    let seen = f.origin.seen("/weak-dated");
+    assert_eq!(seen[1].if_range.as_deref(), Some(date));
+    // Weak ETag only: nothing to resume against, so attempt 2 starts from byte 0.
+    changed_between_attempts(&f, "/weak", Route::file(old).etag(Some("W/\"v1\""))).await;
+    let seen = f.origin.seen("/weak");
+    assert_eq!(seen.len(), 2);
+    assert_eq!(
+        (seen[1].range.as_deref(), seen[1].if_range.as_deref()),
+        (None, None)
+    );
+}
+
+#[tokio::test]
+async fn a_huge_announced_length_is_refused_before_any_upload_or_buffer() {
+    let f = fixture().await;
+    // 1 TiB announced (old code sized 105 MiB parts from it), a few bytes sent.
+    let url = f
+        .origin
+        .route("/huge.mp4", Route::file(data(4096, 50)).declaring(1 << 40));
+    let job = job(FileKind::Recording, &url);
+    let (service, sink) = f.service();
+    let failure = expect_failure(
+        service.process(&job, &attempt(60)).await,
+        FailureClass::Permanent,
+    );
+    assert!(
+        failure.reason.contains("1099511627776 bytes"),
+        "{}",
+        failure.reason
+    );
+    assert!(!failure.reason.contains("http"), "no link in the reason");
+    assert_eq!(sink.creates.load(Ordering::SeqCst), 0, "no upload started");
+    assert_eq!(f.open_uploads().await, 0);
+    assert!(matches!(
+        f.status(&job).await,
+        CopyStatus::Failed {
+            permanent: true,
+            ..
+        }
+    ));
+}
+
+#[tokio::test]
+async fn a_body_longer_than_the_jobs_declared_size_is_refused() {
+    let f = fixture().await;
+    // Announced honestly but larger than the webhook's fileSize: refused before reading.
+    let url = f.origin.route("/doc-big", Route::file(data(3000, 51)));
+    let mut declared = job(FileKind::Document, &url);
+    declared.meta.file_size = Some(1000);
+    let (service, sink) = f.service();
+    let failure = expect_failure(
+        service.process(&declared, &attempt(60)).await,
+        FailureClass::Permanent,
+    );
+    assert!(failure.reason.contains("1000"), "{}", failure.reason);
+    assert_eq!(sink.creates.load(Ordering::SeqCst), 0);
+    // No length at all: the body is cut off at the declared size, the upload aborted.
+    let url = f.origin.route(
+        "/doc-unbounded",
+        Route::file(data((3 * MIB) as usize, 52)).without_length(),
+    );
+    let mut unbounded = job(FileKind::Document, &url);
+    unbounded.meta.file_size = Some(MIB as i64);
+    let failure = expect_failure(
+        service.process(&unbounded, &attempt(60)).await,
+        FailureClass::Permanent,
+    );
+    assert!(
+        failure.reason.contains("more than the 1048576 bytes"),
+        "{}",
+        failure.reason
+    );
+    assert_eq!(f.open_uploads().await, 0, "upload aborted");
+    assert!(f.object(&layout::object_key(&unbounded)).await.is_none());
+    // Within the declared size, a body without a length is copied.
+    let small = data(700, 53);
+    let url = f
+        .origin
+        .route("/doc-ok", Route::file(small.clone()).without_length());
+    let mut ok = job(FileKind::Document, &url);
+    ok.meta.file_size = Some(1000);
+    service.process(&ok, &attempt(60)).await.expect("copied");
+    assert!(f.object(&layout::object_key(&ok)).await.expect("object") == small);
 }

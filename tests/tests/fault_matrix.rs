@@ -10,13 +10,18 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_sqs::types::MessageSystemAttributeName;
+use futures::future::BoxFuture;
 use integration_tests::faults::{Fault, Faults};
 use integration_tests::origin::{Route, TestOrigin};
 use integration_tests::{REGION, emulator, unique};
 use lambda_http::{Body, Request};
 use meeting_hooks::aws::wiring;
+use meeting_hooks::copier::origin::{Lookup, SystemLookup};
 use meeting_hooks::copier::service::{Attempt, Done};
+use meeting_hooks::copier::sqs::{Invocation, handle_batch};
 use meeting_hooks::ingest::http as ingest_http;
 use meeting_hooks::jaas::signature::signature_header;
 use meeting_hooks::jobs::{
@@ -291,35 +296,96 @@ async fn a_putitem_applied_whose_answer_is_lost_still_enqueues_its_job_at_once()
 
 struct CopierRow {
     bucket: String,
+    queue_url: String,
+    dlq_url: String,
     faults: Faults,
     origin: TestOrigin,
     service: wiring::Copier,
 }
 
 async fn copier_row() -> CopierRow {
+    copier_row_with(&[], SystemLookup).await
+}
+
+/// The jobs queue as the template declares it: its visibility timeout, and a DLQ after
+/// maxReceiveCount receives.
+async fn jobs_queue() -> (String, String) {
+    use aws_sdk_sqs::types::QueueAttributeName;
+    let sqs = emulator().sqs();
+    let dlq_url = sqs
+        .create_queue()
+        .queue_name(unique("dlq"))
+        .send()
+        .await
+        .expect("dlq")
+        .queue_url
+        .expect("url");
+    let dlq_arn = sqs
+        .get_queue_attributes()
+        .queue_url(&dlq_url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .expect("attributes")
+        .attributes
+        .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
+        .expect("arn");
+    let spec = &schema::JOBS_QUEUE;
+    let queue_url = sqs
+        .create_queue()
+        .queue_name(unique("jobs"))
+        .attributes(
+            QueueAttributeName::VisibilityTimeout,
+            spec.visibility_timeout_secs.to_string(),
+        )
+        .attributes(
+            QueueAttributeName::RedrivePolicy,
+            json!({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": spec.max_receive_count})
+                .to_string(),
+        )
+        .send()
+        .await
+        .expect("queue")
+        .queue_url
+        .expect("url");
+    (queue_url, dlq_url)
+}
+
+async fn copier_row_with(extra: &[(&str, &str)], lookup: impl Lookup + Clone) -> CopierRow {
     let emu = emulator();
     let table = emu.table(&schema::COPIES).await;
     let bucket = emu.bucket().await;
+    let (queue_url, dlq_url) = jobs_queue().await;
     let faults = Faults::new();
     let sdk = faults.sdk(&emu.endpoint, REGION);
-    let (service, _) = wiring::copier(
-        &sdk,
-        &env(&[
-            ("COPIES_TABLE", &table),
-            ("RECORDINGS_BUCKET", &bucket),
-            // The test origin serves http on 127.0.0.1 (development only, refused in Lambda).
-            ("ALLOW_INSECURE_LOCAL_ORIGIN", "true"),
-            ("COPY_PART_SIZE_MIB", "5"),
-            ("COPY_MAX_PARTS_IN_FLIGHT", "2"),
-        ]),
-    )
-    .expect("wiring");
+    let max_attempts = schema::JOBS_QUEUE.max_receive_count.to_string();
+    let mut vars = env(&[
+        ("COPIES_TABLE", &table),
+        ("RECORDINGS_BUCKET", &bucket),
+        ("JOBS_QUEUE_URL", &queue_url),
+        // The test origin serves http on 127.0.0.1 (development only, refused in Lambda).
+        ("ALLOW_INSECURE_LOCAL_ORIGIN", "true"),
+        ("COPY_PART_SIZE_MIB", "5"),
+        ("COPY_MAX_PARTS_IN_FLIGHT", "2"),
+        ("COPY_MAX_ATTEMPTS", &max_attempts),
+    ]);
+    vars.extend(env(extra));
+    let (service, _) = wiring::copier_with_lookup(&sdk, &vars, lookup).expect("wiring");
     CopierRow {
         bucket,
+        queue_url,
+        dlq_url,
         faults,
         origin: TestOrigin::start().await,
         service,
     }
+}
+
+/// One pass of the SQS event source mapping (batch size 1): receive, invoke with `budget`,
+/// delete the record unless reported. `None` when no message was visible.
+struct Delivery {
+    receive_count: u32,
+    returned: bool,
 }
 
 fn recording(len: usize) -> Vec<u8> {
@@ -358,6 +424,93 @@ fn one_delivery() -> Attempt {
 }
 
 impl CopierRow {
+    async fn enqueue(&self, job: &CopyJob) {
+        emulator()
+            .sqs()
+            .send_message()
+            .queue_url(&self.queue_url)
+            .message_body(job.to_json())
+            .send()
+            .await
+            .expect("send job");
+    }
+
+    async fn deliver(&self, budget: Duration) -> Option<Delivery> {
+        let sqs = emulator().sqs();
+        let m = sqs
+            .receive_message()
+            .queue_url(&self.queue_url)
+            .max_number_of_messages(1)
+            .wait_time_seconds(1)
+            .message_system_attribute_names(MessageSystemAttributeName::All)
+            .send()
+            .await
+            .expect("receive")
+            .messages
+            .unwrap_or_default()
+            .into_iter()
+            .next()?;
+        let mut record = SqsMessage::default();
+        record.message_id = m.message_id.clone();
+        record.receipt_handle = m.receipt_handle.clone();
+        record.body = m.body.clone();
+        record.attributes = m
+            .attributes
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(k, v)| (k.as_str().to_owned(), v))
+            .collect();
+        let receive_count = record.attributes["ApproximateReceiveCount"]
+            .parse()
+            .expect("count");
+        let mut event = SqsEvent::default();
+        event.records.push(record);
+        let invocation = Invocation::with_budget(unique("invocation"), budget, Duration::ZERO);
+        let response = handle_batch(&self.service, event, &invocation).await;
+        let returned = !response.batch_item_failures.is_empty();
+        if !returned {
+            sqs.delete_message()
+                .queue_url(&self.queue_url)
+                .receipt_handle(m.receipt_handle.unwrap_or_default())
+                .send()
+                .await
+                .expect("delete");
+        }
+        Some(Delivery {
+            receive_count,
+            returned,
+        })
+    }
+
+    async fn dead_letters(&self) -> usize {
+        emulator().drain(&self.dlq_url).await.len()
+    }
+
+    /// Nothing in the bucket and no upload open (a job that is still to be copied).
+    async fn assert_untouched(&self) {
+        let s3 = emulator().s3();
+        let listed = s3
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .send()
+            .await
+            .expect("list");
+        assert_eq!(listed.key_count(), Some(0));
+        let open = s3
+            .list_multipart_uploads()
+            .bucket(&self.bucket)
+            .send()
+            .await
+            .expect("uploads")
+            .uploads
+            .unwrap_or_default();
+        assert!(
+            open.is_empty(),
+            "orphaned multipart uploads: {}",
+            open.len()
+        );
+    }
+
     /// The file is in S3 byte for byte, once, with its digest; no upload is left open.
     async fn assert_safe(&self, file: &[u8]) {
         let s3 = emulator().s3();
@@ -389,6 +542,22 @@ impl CopierRow {
             hex::encode(Sha256::digest(file)),
             "not corrupted"
         );
+        let tag = s3
+            .get_object_tagging()
+            .bucket(&self.bucket)
+            .key(&key)
+            .send()
+            .await
+            .expect("tagging")
+            .tag_set
+            .into_iter()
+            .find(|t| t.key == "sha256")
+            .map(|t| t.value);
+        assert_eq!(
+            tag.as_deref(),
+            Some(hex::encode(Sha256::digest(file)).as_str()),
+            "sha256 tag"
+        );
         let open = s3
             .list_multipart_uploads()
             .bucket(&self.bucket)
@@ -410,6 +579,7 @@ impl CopierRow {
         let link = self.origin.route(&format!("/{}.mp4", unique("rec")), route);
         let done = self
             .service
+            .service()
             .process(&copy_job(&link), &one_delivery())
             .await
             .unwrap_or_else(|f| panic!("{row}: not copied in one delivery: {f}"));
@@ -480,4 +650,142 @@ async fn origin_answering_5xx_is_retried_in_the_same_delivery() {
         &file,
     )
     .await;
+}
+
+#[tokio::test]
+async fn origin_resetting_the_connection_mid_download_is_resumed_in_the_same_delivery() {
+    let row = copier_row().await;
+    let file = recording(12 * MIB);
+    row.copy_in_one_delivery(
+        "origin resets the connection once at 7 MiB",
+        Route::file(file.clone()).reset(1, 7 * MIB as u64),
+        &file,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn origin_changing_content_between_attempts_yields_exactly_the_new_file() {
+    let old = recording(12 * MIB);
+    let new: Vec<u8> = old.iter().map(|b| b ^ 0x5a).collect();
+    let row = copier_row().await;
+    // Attempt 1 is cut at 7 MiB (one part stored); the file is replaced, same length, before
+    // the inline retry resumes with If-Range.
+    row.copy_in_one_delivery(
+        "origin changes the file between attempts (If-Range answered 200)",
+        Route::file(old.clone())
+            .truncated(1, 7 * MIB as u64)
+            .changing_after(1, new.clone()),
+        &new,
+    )
+    .await;
+    let row = copier_row().await;
+    row.copy_in_one_delivery(
+        "origin changes the file between attempts (If-Range ignored, 206)",
+        Route::file(old)
+            .truncated(1, 7 * MIB as u64)
+            .changing_after(1, new.clone())
+            .ignoring_if_range(),
+        &new,
+    )
+    .await;
+}
+
+/// A resolver that is down: every lookup times out.
+#[derive(Debug, Clone, Default)]
+struct DnsDown(std::sync::Arc<std::sync::atomic::AtomicU32>);
+
+impl Lookup for DnsDown {
+    fn lookup(&self, _: &str) -> BoxFuture<'static, std::io::Result<Vec<std::net::SocketAddr>>> {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Box::pin(async {
+            Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "simulated resolver timeout",
+            ))
+        })
+    }
+}
+
+#[tokio::test]
+async fn origin_dns_failing_returns_the_job_after_a_short_backoff_and_loses_nothing() {
+    // (The vetting resolver never lets a name reach loopback, so the recovery cannot be shown
+    // against the local origin: the row shows the job kept, retried soon, nothing written.)
+    let dns = DnsDown::default();
+    let row = copier_row_with(
+        &[
+            ("ALLOWED_SOURCE_HOSTS", "files.example"),
+            ("COPY_RETRY_BASE_SECONDS", "1"),
+        ],
+        dns.clone(),
+    )
+    .await;
+    let mut job = copy_job("https://files.example/rec.mp4?sig=secret");
+    job.kind = FileKind::Recording;
+    row.enqueue(&job).await;
+    let started = Instant::now();
+    let first = row
+        .deliver(Duration::from_secs(60))
+        .await
+        .expect("delivered");
+    assert!(first.returned, "a failed lookup is not permanent");
+    let lookups = dns.0.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(
+        lookups >= 5,
+        "retried inside the invocation: {lookups} lookups"
+    );
+    // Back on the queue after the 1 s backoff, not the 5400 s visibility timeout.
+    let again = loop {
+        if let Some(d) = row.deliver(Duration::from_secs(1)).await {
+            break d;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the job did not come back"
+        );
+    };
+    assert_eq!(again.receive_count, 2);
+    report("origin DNS failing (job back on the queue)", started);
+    row.assert_untouched().await;
+    assert_eq!(row.dead_letters().await, 0);
+}
+
+#[tokio::test]
+async fn a_file_needing_many_invocations_finishes_without_spending_the_receive_budget() {
+    let row = copier_row().await;
+    let file = recording(6 * MIB * 5 + 77);
+    // Every answer stalls after a part and a bit, past the invocation's short budget: each
+    // invocation stores one part and continues the job in a fresh message.
+    let link = row.origin.route(
+        &format!("/{}.mp4", unique("long")),
+        Route::file(file.clone()).stalled(6 * MIB as u64, Duration::from_secs(10)),
+    );
+    row.enqueue(&copy_job(&link)).await;
+    let started = Instant::now();
+    let mut invocations = 0;
+    let mut most_receives = 0;
+    loop {
+        match row.deliver(Duration::from_secs(4)).await {
+            Some(d) => {
+                invocations += 1;
+                most_receives = most_receives.max(d.receive_count);
+                assert!(!d.returned, "invocation {invocations} returned its record");
+            }
+            None if invocations > 0 => break,
+            None => {}
+        }
+        assert!(started.elapsed() < Duration::from_secs(120), "not finished");
+    }
+    assert!(invocations >= 6, "{invocations} invocations");
+    assert!(
+        most_receives <= schema::JOBS_QUEUE.max_receive_count,
+        "receive budget exceeded: {most_receives}"
+    );
+    assert_eq!(most_receives, 1, "every continuation is a fresh message");
+    row.assert_safe(&file).await;
+    assert_eq!(row.dead_letters().await, 0, "nothing in the DLQ");
+    report(
+        &format!("file needing {invocations} invocations (4 s each)"),
+        started,
+    );
 }

@@ -300,7 +300,7 @@ async fn copier_samples_go_through_the_copier_handler() {
     use meeting_hooks::aws::{copies::DynamoCopyStore, objects::S3MultipartSink};
     use meeting_hooks::copier::CopierConfig;
     use meeting_hooks::copier::service::CopyService;
-    use meeting_hooks::copier::sqs::{Invocation, handle_batch};
+    use meeting_hooks::copier::sqs::{Invocation, JobHandler, handle_batch};
 
     // Production configuration (no development origin). The catalogue's links expired long
     // ago, so each job is refused permanently before any request is made: acknowledged (no
@@ -308,9 +308,11 @@ async fn copier_samples_go_through_the_copier_handler() {
     let emu = emulator();
     let table = emu.table(&meeting_hooks::schema::COPIES).await;
     let bucket = emu.bucket().await;
+    let queue_url = emu.queue().await;
     let env: std::collections::HashMap<String, String> = [
         ("COPIES_TABLE", table.as_str()),
         ("RECORDINGS_BUCKET", bucket.as_str()),
+        ("JOBS_QUEUE_URL", queue_url.as_str()),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v.to_owned()))
@@ -321,6 +323,11 @@ async fn copier_samples_go_through_the_copier_handler() {
         S3MultipartSink::new(emu.s3(), &bucket),
         config.origin().expect("origin"),
         config.settings(),
+    );
+    let service = JobHandler::new(
+        service,
+        meeting_hooks::aws::queue::SqsJobQueue::new(emu.sqs(), &queue_url),
+        config.retry_backoff,
     );
     let event = sqs("copier/all-kinds.json");
     let ids: Vec<String> = event

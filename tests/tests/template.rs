@@ -416,6 +416,16 @@ fn job_queue_and_event_source_fit_the_copier() {
         ref_of(env_of(function(INGEST))["JOBS_QUEUE_URL"]),
         Some(queue_id)
     );
+    // The copier delays returned records on (and continues jobs in) the queue it reads.
+    assert_eq!(ref_of(env_of(copier)["JOBS_QUEUE_URL"]), Some(queue_id));
+    // Its retry backoff stays far below the visibility timeout it replaces.
+    let copier_config = meeting_hooks::copier::CopierConfig::from_env(&template_env(COPIER))
+        .expect("copier config");
+    assert!(
+        copier_config.retry_backoff.max.as_secs() * 4 <= visibility as u64,
+        "backoff cap {:?} vs visibility {visibility} s",
+        copier_config.retry_backoff.max
+    );
     // A live copy's lease never runs out under it.
     let lease: i64 = env_of(copier)["COPY_LEASE_SECONDS"]
         .as_str()
@@ -484,6 +494,9 @@ fn routes_and_environment_follow_the_functions_contract() {
                 "COPY_MAX_REDIRECTS",
                 "COPY_MAX_ATTEMPTS",
                 "COPY_INLINE_RETRIES",
+                "JOBS_QUEUE_URL",
+                "COPY_RETRY_BASE_SECONDS",
+                "COPY_RETRY_MAX_SECONDS",
             ],
         ),
         (
@@ -758,8 +771,9 @@ fn each_function_has_exactly_the_permissions_it_needs() {
             ("sqs:SendMessage", "GetAtt:JobsQueue.Arn"),
         ])
     );
-    // Copier: multipart upload into the recordings bucket and its own copy state; nothing on
-    // the events or settings tables, no secrets. (SAM adds the SQS poller permissions for the
+    // Copier: multipart upload into the recordings bucket, its own copy state, and on its own
+    // queue the retry backoff and continuations; nothing on the events or settings tables, no
+    // secrets. (SAM adds the SQS poller permissions for the
     // event source itself.)
     assert_eq!(
         grants(COPIER),
@@ -775,6 +789,8 @@ fn each_function_has_exactly_the_permissions_it_needs() {
                 "Sub:${RecordingsBucket.Arn}/*"
             ),
             ("s3:PutObject", "Sub:${RecordingsBucket.Arn}/*"),
+            ("sqs:ChangeMessageVisibility", "GetAtt:JobsQueue.Arn"),
+            ("sqs:SendMessage", "GetAtt:JobsQueue.Arn"),
         ])
     );
 }

@@ -165,6 +165,7 @@ pub fn progress_of(item: &Item) -> Option<UploadProgress> {
         upload_id: str_of(item, a::UPLOAD_ID)?.to_owned(),
         key: str_of(item, a::OBJECT_KEY)?.to_owned(),
         total: num_of(item, a::TOTAL_BYTES).map(|t| t as u64),
+        validator: str_of(item, a::VALIDATOR).map(str::to_owned),
         checkpoint,
     })
 }
@@ -256,12 +257,17 @@ impl CopyStateStore for DynamoCopyStore {
             Some(_) => (", #total = :total", ""),
             None => ("", ", #total"),
         };
+        let (set_validator, remove_validator) = match upload.validator {
+            Some(_) => (", #validator = :validator", ""),
+            None => ("", ", #validator"),
+        };
         let mut req = self
             .owned_update(job_id, owner)
             .update_expression(format!(
-                "SET #upload = :upload, #key = :key, #lease = :until{set_total} \
-                 REMOVE #doneParts, #doneBytes, #hash{remove_total}"
+                "SET #upload = :upload, #key = :key, #lease = :until{set_total}{set_validator} \
+                 REMOVE #doneParts, #doneBytes, #hash{remove_total}{remove_validator}"
             ))
+            .expression_attribute_names("#validator", a::VALIDATOR)
             .expression_attribute_names("#upload", a::UPLOAD_ID)
             .expression_attribute_names("#key", a::OBJECT_KEY)
             .expression_attribute_names("#doneParts", a::DONE_PARTS)
@@ -274,6 +280,9 @@ impl CopyStateStore for DynamoCopyStore {
             .expression_attribute_values(":until", n(lease_until_ms));
         if let Some(total) = upload.total {
             req = req.expression_attribute_values(":total", n(total));
+        }
+        if let Some(v) = &upload.validator {
+            req = req.expression_attribute_values(":validator", s(v));
         }
         owned("UpdateItem(start upload)", req.send().await)
     }
@@ -348,8 +357,10 @@ impl CopyStateStore for DynamoCopyStore {
             .update_expression(
                 "SET #state = :copied, #key = :key, #bytes = :bytes, #sha = :sha, \
                  #objects = :objects, #done = :now \
-                 REMOVE #owner, #lease, #upload, #doneParts, #doneBytes, #hash, #reason, #perm",
+                 REMOVE #owner, #lease, #upload, #doneParts, #doneBytes, #hash, #reason, #perm, \
+                 #validator",
             )
+            .expression_attribute_names("#validator", a::VALIDATOR)
             .expression_attribute_names("#key", a::OBJECT_KEY)
             .expression_attribute_names("#bytes", a::BYTES)
             .expression_attribute_names("#sha", a::SHA256)
@@ -385,8 +396,9 @@ impl CopyStateStore for DynamoCopyStore {
             .owned_update(job_id, owner)
             .update_expression(
                 "SET #state = :failed, #reason = :reason, #perm = :perm, #updated = :now \
-                 REMOVE #owner, #lease, #upload, #doneParts, #doneBytes, #hash, #total",
+                 REMOVE #owner, #lease, #upload, #doneParts, #doneBytes, #hash, #total, #validator",
             )
+            .expression_attribute_names("#validator", a::VALIDATOR)
             .expression_attribute_names("#reason", a::REASON)
             .expression_attribute_names("#perm", a::PERMANENT)
             .expression_attribute_names("#updated", a::UPDATED_AT)

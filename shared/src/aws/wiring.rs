@@ -10,8 +10,9 @@ use super::{blobs::S3BlobStore, copies::DynamoCopyStore, events::DynamoEventStor
 use super::{objects::S3MultipartSink, queue::SqsJobQueue};
 use crate::config::{ConfigError, Env};
 use crate::copier::CopierConfig;
-use crate::copier::origin::HttpOrigin;
+use crate::copier::origin::{HttpOrigin, Lookup, SystemLookup};
 use crate::copier::service::CopyService;
+use crate::copier::sqs::JobHandler;
 use crate::ingest::{IngestConfig, IngestService};
 use crate::settings::{SettingsConfig, SettingsService};
 use crate::sweep::{SweepConfig, SweepService};
@@ -22,8 +23,8 @@ pub type Ingest = IngestService<DynamoEventStore, SqsJobQueue, S3BlobStore>;
 pub type Settings = SettingsService<DynamoSettingsStore>;
 /// event-sweeper over DynamoDB (the pending-job index) and SQS.
 pub type Sweeper = SweepService<DynamoEventStore, SqsJobQueue>;
-/// recording-copier over DynamoDB, S3 and the SSRF-checked HTTP origin.
-pub type Copier = CopyService<DynamoCopyStore, S3MultipartSink, HttpOrigin>;
+/// recording-copier over DynamoDB, S3 and the SSRF-checked HTTP origin, fed from SQS.
+pub type Copier = JobHandler<DynamoCopyStore, S3MultipartSink, HttpOrigin, SqsJobQueue>;
 
 /// Why a function could not be wired (at cold start: the function refuses to start).
 #[derive(Debug, thiserror::Error)]
@@ -72,12 +73,28 @@ pub fn sweeper(sdk: &SdkConfig, env: &impl Env) -> Result<(Sweeper, SweepConfig)
 
 /// recording-copier: config from `env`.
 pub fn copier(sdk: &SdkConfig, env: &impl Env) -> Result<(Copier, CopierConfig), WiringError> {
+    copier_with_lookup(sdk, env, SystemLookup)
+}
+
+/// [`copier`] resolving the origin's names with `lookup` (the fault matrix's failing DNS);
+/// everything else is the same wiring.
+pub fn copier_with_lookup(
+    sdk: &SdkConfig,
+    env: &impl Env,
+    lookup: impl Lookup + Clone,
+) -> Result<(Copier, CopierConfig), WiringError> {
     let config = CopierConfig::from_env(env)?;
     let service = CopyService::new(
         DynamoCopyStore::new(super::dynamodb(sdk), &config.copies_table),
         S3MultipartSink::new(super::s3(sdk), &config.recordings_bucket),
-        config.origin().map_err(WiringError::Origin)?,
+        config
+            .origin_with_lookup(lookup)
+            .map_err(WiringError::Origin)?,
         config.settings(),
     );
-    Ok((service, config))
+    let queue = SqsJobQueue::new(super::sqs(sdk), &config.jobs_queue_url);
+    Ok((
+        JobHandler::new(service, queue, config.retry_backoff),
+        config,
+    ))
 }

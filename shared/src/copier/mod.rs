@@ -25,12 +25,16 @@ use std::time::Duration;
 use crate::config::{self, ConfigError, Env};
 use policy::{DEFAULT_SOURCE_HOSTS, HostPattern, SourcePolicy};
 use service::CopySettings;
+use sqs::RetryBackoff;
 
 /// Configuration of the recording-copier function, read once at cold start.
 #[derive(Debug, Clone)]
 pub struct CopierConfig {
     pub copies_table: String,
     pub recordings_bucket: String,
+    /// The queue the jobs come from: returned records are delayed on it, continuations sent to it.
+    pub jobs_queue_url: String,
+    pub retry_backoff: RetryBackoff,
     pub policy: SourcePolicy,
     pub part_size: u64,
     pub max_parts_in_flight: usize,
@@ -67,7 +71,9 @@ impl CopierConfig {
     pub const DEFAULT_REDIRECTS: u8 = 3;
     pub const DEFAULT_INLINE_RETRIES: u32 = 4;
 
-    /// Reads `COPIES_TABLE`, `RECORDINGS_BUCKET` (required), `ALLOWED_SOURCE_HOSTS` (comma
+    /// Reads `COPIES_TABLE`, `RECORDINGS_BUCKET`, `JOBS_QUEUE_URL` (required),
+    /// `COPY_RETRY_BASE_SECONDS` (10) and `COPY_RETRY_MAX_SECONDS` (300) (see
+    /// [`RetryBackoff`]), `ALLOWED_SOURCE_HOSTS` (comma
     /// list of host patterns; default [`DEFAULT_SOURCE_HOSTS`]), `ALLOW_INSECURE_LOCAL_ORIGIN`
     /// (development only), `COPY_PART_SIZE_MIB` (≥ 5, default 8), `COPY_MAX_PARTS_IN_FLIGHT`
     /// (default 4), `COPY_LEASE_SECONDS` (default 120), `COPY_DEADLINE_MARGIN_SECONDS`
@@ -137,11 +143,35 @@ impl CopierConfig {
         if inline_retries > 10 {
             return Err(invalid("COPY_INLINE_RETRIES", "must be at most 10"));
         }
+        let retry_base: u64 = config::parsed_or(
+            env,
+            "COPY_RETRY_BASE_SECONDS",
+            RetryBackoff::DEFAULT_BASE_SECS,
+        )?;
+        if retry_base > 900 {
+            return Err(invalid("COPY_RETRY_BASE_SECONDS", "must be at most 900"));
+        }
+        let retry_max: u64 = config::parsed_or(
+            env,
+            "COPY_RETRY_MAX_SECONDS",
+            RetryBackoff::DEFAULT_MAX_SECS,
+        )?;
+        if !(retry_base..=43_200).contains(&retry_max) {
+            return Err(invalid(
+                "COPY_RETRY_MAX_SECONDS",
+                "must be at least COPY_RETRY_BASE_SECONDS and at most 43200 (SQS's 12 h)",
+            ));
+        }
         let connect: u64 = config::parsed_or(env, "COPY_CONNECT_TIMEOUT_SECONDS", 10)?;
         let read: u64 = config::parsed_or(env, "COPY_READ_TIMEOUT_SECONDS", 30)?;
         Ok(Self {
             copies_table: config::required(env, "COPIES_TABLE")?,
             recordings_bucket: config::required(env, "RECORDINGS_BUCKET")?,
+            jobs_queue_url: config::required(env, "JOBS_QUEUE_URL")?,
+            retry_backoff: RetryBackoff {
+                base: Duration::from_secs(retry_base),
+                max: Duration::from_secs(retry_max),
+            },
             policy: SourcePolicy::new(patterns, insecure),
             part_size: part_mib * parts::MIB,
             max_parts_in_flight: in_flight,
@@ -167,11 +197,20 @@ impl CopierConfig {
 
     /// The SSRF-checked HTTP origin for this configuration.
     pub fn origin(&self) -> Result<origin::HttpOrigin, reqwest::Error> {
-        origin::HttpOrigin::new(
+        self.origin_with_lookup(origin::SystemLookup)
+    }
+
+    /// [`Self::origin`] resolving names with `lookup` (tests: a failing resolver).
+    pub fn origin_with_lookup(
+        &self,
+        lookup: impl origin::Lookup + Clone,
+    ) -> Result<origin::HttpOrigin, reqwest::Error> {
+        origin::HttpOrigin::with_lookup(
             self.policy.clone(),
             self.max_redirects,
             self.connect_timeout,
             self.read_timeout,
+            lookup,
         )
     }
 }
@@ -201,7 +240,14 @@ mod tests {
             .collect()
     }
 
-    const BASE: [(&str, &str); 2] = [("COPIES_TABLE", "c"), ("RECORDINGS_BUCKET", "b")];
+    const BASE: [(&str, &str); 3] = [
+        ("COPIES_TABLE", "c"),
+        ("RECORDINGS_BUCKET", "b"),
+        (
+            "JOBS_QUEUE_URL",
+            "https://sqs.us-east-1.amazonaws.com/1/jobs",
+        ),
+    ];
 
     #[test]
     fn defaults_and_required_variables() {
@@ -211,9 +257,14 @@ mod tests {
         assert_eq!(c.max_redirects, 3);
         assert_eq!(c.inline_retries, 4);
         assert_eq!(c.policy, SourcePolicy::production_default());
+        assert_eq!(c.retry_backoff, RetryBackoff::default());
         assert!(matches!(
             CopierConfig::from_env(&env(&[("COPIES_TABLE", "c")])),
             Err(ConfigError::Missing("RECORDINGS_BUCKET"))
+        ));
+        assert!(matches!(
+            CopierConfig::from_env(&env(&BASE[..2])),
+            Err(ConfigError::Missing("JOBS_QUEUE_URL"))
         ));
     }
 
@@ -225,6 +276,8 @@ mod tests {
             ("ALLOWED_SOURCE_HOSTS", "*.com"),
             ("COPY_MAX_REDIRECTS", "x"),
             ("COPY_INLINE_RETRIES", "11"),
+            ("COPY_RETRY_BASE_SECONDS", "901"),
+            ("COPY_RETRY_MAX_SECONDS", "5"),
         ] {
             let mut e = env(&BASE);
             e.insert(var.into(), value.into());

@@ -16,10 +16,12 @@ use std::time::Duration;
 use futures::TryStreamExt;
 use futures::future::BoxFuture;
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
-use reqwest::header::{CONTENT_RANGE, CONTENT_TYPE, LOCATION, RANGE};
+use reqwest::header::{
+    CONTENT_RANGE, CONTENT_TYPE, ETAG, IF_RANGE, LAST_MODIFIED, LOCATION, RANGE,
+};
 
 use super::policy::{Refusal, SourcePolicy, check_ip};
-use super::ports::{ContentRange, Origin, OriginError, OriginResponse};
+use super::ports::{ContentRange, Origin, OriginError, OriginResponse, if_range_validator};
 
 /// Why a name did not yield usable addresses: a refusal (the lookup succeeded and answered an
 /// internal address, or nothing) is permanent; a failed lookup (resolver error, timeout) is a
@@ -182,13 +184,21 @@ fn transport(e: reqwest::Error) -> OriginError {
 }
 
 impl Origin for HttpOrigin {
-    async fn fetch(&self, link: &str, from: u64) -> Result<OriginResponse, OriginError> {
+    async fn fetch(
+        &self,
+        link: &str,
+        from: u64,
+        if_range: Option<&str>,
+    ) -> Result<OriginResponse, OriginError> {
         let mut url = self.policy.check(link, None)?;
         let mut hops = 0u8;
         loop {
             let mut req = self.client.get(url.clone());
             if from > 0 {
                 req = req.header(RANGE, format!("bytes={from}-"));
+                if let Some(v) = if_range {
+                    req = req.header(IF_RANGE, v);
+                }
             }
             let resp = req.send().await.map_err(transport)?;
             let status = resp.status();
@@ -221,10 +231,13 @@ impl Origin for HttpOrigin {
                 .get(CONTENT_TYPE)
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_owned);
+            let header = |name| resp.headers().get(name).and_then(|v| v.to_str().ok());
+            let validator = if_range_validator(header(ETAG), header(LAST_MODIFIED));
             return Ok(OriginResponse {
                 range,
                 content_length: resp.content_length(),
                 content_type,
+                validator,
                 host: url.host_str().unwrap_or("").to_owned(),
                 body: Box::pin(
                     resp.bytes_stream()
@@ -311,7 +324,7 @@ mod tests {
     #[tokio::test]
     async fn a_failed_lookup_is_a_retryable_transport_error() {
         let err = origin_with(FailingLookup)
-            .fetch("https://files.example/x?sig=secret", 0)
+            .fetch("https://files.example/x?sig=secret", 0, None)
             .await
             .expect_err("lookup fails");
         assert!(
@@ -331,7 +344,7 @@ mod tests {
     #[tokio::test]
     async fn a_lookup_answering_loopback_is_a_permanent_refusal() {
         let err = origin_with(Answers(vec!["127.0.0.1:0".parse().expect("a")]))
-            .fetch("https://files.example/x", 0)
+            .fetch("https://files.example/x", 0, None)
             .await
             .expect_err("refused");
         assert!(
@@ -357,7 +370,7 @@ mod tests {
         )
         .expect("client");
         let err = origin
-            .fetch("https://localhost/x", 0)
+            .fetch("https://localhost/x", 0, None)
             .await
             .expect_err("refused");
         assert!(matches!(err, OriginError::Refused(_)), "{err:?}");

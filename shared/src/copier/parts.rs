@@ -1,13 +1,14 @@
 //! Part-size planning for S3 multipart uploads.
 //!
 //! S3 limits: at most 10,000 parts; every part but the last at least 5 MiB; at most 5 GiB a
-//! part. Memory is bounded by `part size × (parts in flight + 1)`, so the part size stays at
-//! the configured minimum unless the file needs bigger parts to fit in 10,000.
+//! part. Memory is bounded by `part size × (parts in flight + 1)`, so every part has the
+//! configured size, whatever the origin announces: a Content-Length is the origin's claim, and
+//! sizing buffers from it would let a hostile origin exhaust the copier's memory. A file larger
+//! than 10,000 configured parts ([`PartPlan::max_file`]; 156 GiB with the template's 16 MiB,
+//! far beyond a 6-hour recording) is refused rather than read into bigger parts.
 //!
-//! The plan is a pure function of (configured size, total length), so a resumed copy
-//! recomputes exactly the same part boundaries. When the origin sends no length, the size
-//! doubles every 1,000 parts (8 MiB parts cover 8 GiB in the first 1,000 parts and more than
-//! S3's 5 TiB object limit in 10,000), which keeps small unknown-length files at the minimum.
+//! The plan depends only on the configured size, so a resumed copy recomputes exactly the same
+//! part boundaries.
 
 pub const MIB: u64 = 1024 * 1024;
 /// S3's minimum size of every part but the last.
@@ -15,44 +16,29 @@ pub const S3_MIN_PART: u64 = 5 * MIB;
 pub const S3_MAX_PART: u64 = 5 * 1024 * MIB;
 pub const S3_MAX_PARTS: u64 = 10_000;
 
-/// Part sizes for one file.
+/// Part sizes for one file: every part this size except the last.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PartPlan {
-    /// Known length: every part this size except the last.
-    Fixed(u64),
-    /// Unknown length: `base` doubling every 1,000 parts.
-    Growing { base: u64 },
-}
+pub struct PartPlan(u64);
 
 impl PartPlan {
-    /// `min_part` is the configured size (already at least [`S3_MIN_PART`]).
-    pub fn new(min_part: u64, total: Option<u64>) -> Self {
-        let min_part = min_part.clamp(S3_MIN_PART, S3_MAX_PART);
-        match total {
-            Some(total) => {
-                let needed = total.div_ceil(S3_MAX_PARTS);
-                // Round up to whole MiB so part boundaries are readable in logs and state.
-                let needed = needed.div_ceil(MIB) * MIB;
-                Self::Fixed(min_part.max(needed).min(S3_MAX_PART))
-            }
-            None => Self::Growing { base: min_part },
-        }
+    /// `part_size` is the configured size, kept within S3's limits.
+    pub fn new(part_size: u64) -> Self {
+        Self(part_size.clamp(S3_MIN_PART, S3_MAX_PART))
+    }
+
+    /// A plan of exactly `size` bytes a part (tests of the resume rules use tiny parts).
+    pub const fn of_size(size: u64) -> Self {
+        Self(size)
     }
 
     /// Size of part `number` (1-based).
-    pub fn size_of(&self, number: u32) -> u64 {
-        match *self {
-            Self::Fixed(size) => size,
-            Self::Growing { base } => {
-                let doublings = (number.saturating_sub(1) / 1000).min(10);
-                (base << doublings).min(S3_MAX_PART)
-            }
-        }
+    pub fn size_of(&self, _number: u32) -> u64 {
+        self.0
     }
 
-    /// Largest part this plan can produce in the first `parts` parts (for memory estimates).
-    pub fn largest(&self) -> u64 {
-        self.size_of(S3_MAX_PARTS as u32)
+    /// The largest file this plan can carry: 10,000 parts.
+    pub fn max_file(&self) -> u64 {
+        self.0 * S3_MAX_PARTS
     }
 }
 
@@ -61,42 +47,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn small_and_medium_files_use_the_configured_size() {
-        assert_eq!(PartPlan::new(8 * MIB, Some(0)), PartPlan::Fixed(8 * MIB));
-        assert_eq!(
-            PartPlan::new(8 * MIB, Some(50 * 1024 * MIB)),
-            PartPlan::Fixed(8 * MIB)
-        );
-        // Below the S3 minimum is raised to it.
-        assert_eq!(PartPlan::new(MIB, Some(100)), PartPlan::Fixed(S3_MIN_PART));
+    fn every_part_has_the_configured_size_within_s3_limits() {
+        assert_eq!(PartPlan::new(8 * MIB).size_of(1), 8 * MIB);
+        assert_eq!(PartPlan::new(8 * MIB).size_of(9_999), 8 * MIB);
+        // Below the S3 minimum is raised to it, above the maximum lowered.
+        assert_eq!(PartPlan::new(MIB).size_of(1), S3_MIN_PART);
+        assert_eq!(PartPlan::new(u64::MAX).size_of(1), S3_MAX_PART);
     }
 
     #[test]
-    fn a_six_hour_recording_fits_in_ten_thousand_parts() {
-        // 6 h at 8 Mbit/s is about 21 GiB; test a much larger 200 GiB file too.
-        for total in [21 * 1024 * MIB, 200 * 1024 * MIB, 5 * 1024 * 1024 * MIB] {
-            let plan = PartPlan::new(8 * MIB, Some(total));
-            let size = plan.size_of(1);
-            assert!(total.div_ceil(size) <= S3_MAX_PARTS, "{total}");
-            assert!(size >= 8 * MIB && size.is_multiple_of(MIB));
-        }
-        assert_eq!(
-            PartPlan::new(8 * MIB, Some(200 * 1024 * MIB)).size_of(1),
-            21 * MIB
-        );
-    }
-
-    #[test]
-    fn unknown_length_grows_every_thousand_parts() {
-        let plan = PartPlan::new(8 * MIB, None);
-        assert_eq!(plan.size_of(1), 8 * MIB);
-        assert_eq!(plan.size_of(1000), 8 * MIB);
-        assert_eq!(plan.size_of(1001), 16 * MIB);
-        let capacity: u64 = (1..=10_000).map(|n| plan.size_of(n)).sum();
-        assert!(
-            capacity > 5 * 1024 * 1024 * MIB,
-            "covers S3's 5 TiB object limit"
-        );
-        assert!(plan.largest() <= S3_MAX_PART);
+    fn a_six_hour_recording_fits_and_bigger_files_are_beyond_the_limit() {
+        // 6 h at 8 Mbit/s is about 21 GiB.
+        let plan = PartPlan::new(16 * MIB);
+        assert!(plan.max_file() >= 21 * 1024 * MIB);
+        assert_eq!(plan.max_file(), 16 * MIB * 10_000);
+        assert_eq!(PartPlan::new(5 * MIB).max_file(), 50_000 * MIB);
     }
 }

@@ -1,10 +1,11 @@
 //! The capabilities the copier needs, one small trait each: the copy state
 //! ([`CopyStateStore`], DynamoDB in `aws::copies`), the object store ([`MultipartSink`], S3 in
-//! `aws::objects`) and the download ([`Origin`], the SSRF-checked HTTP client in
-//! [`super::origin`]). Tests may wrap them (e.g. to count parts) but the logic never knows
+//! `aws::objects`), the download ([`Origin`], the SSRF-checked HTTP client in
+//! [`super::origin`]) and its own job queue ([`Requeue`], SQS in `aws::queue`). Tests may wrap them (e.g. to count parts) but the logic never knows
 //! which it has.
 
 use std::pin::Pin;
+use std::time::Duration;
 
 use bytes::Bytes;
 use futures::Stream;
@@ -167,6 +168,35 @@ pub trait MultipartSink: Send + Sync {
     ) -> impl Future<Output = Result<Option<(u64, Option<String>)>, SinkError>> + Send;
 }
 
+/// A job-queue call failed. Never carries a message body (it holds the link).
+#[derive(Debug, thiserror::Error)]
+#[error("job queue {operation} failed")]
+pub struct RequeueError {
+    pub operation: &'static str,
+    #[source]
+    pub source: BoxError,
+}
+
+/// The copier's hold on the queue its jobs come from: when a record goes back, and how a job
+/// continues in a fresh message.
+pub trait Requeue: Send + Sync {
+    /// Makes a received message visible again `delay` from now (SQS ChangeMessageVisibility
+    /// on its receipt handle), instead of after the queue's whole visibility timeout.
+    fn retry_after(
+        &self,
+        receipt_handle: &str,
+        delay: Duration,
+    ) -> impl Future<Output = Result<(), RequeueError>> + Send;
+
+    /// Sends `body` (a job message, unchanged) as a new message, visible after `delay`.
+    fn continue_job(
+        &self,
+        job_id: &str,
+        body: &str,
+        delay: Duration,
+    ) -> impl Future<Output = Result<(), RequeueError>> + Send;
+}
+
 /// `Content-Range: bytes <start>-<end>/<total>` of a 206 answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ContentRange {
@@ -198,6 +228,8 @@ pub struct OriginResponse {
     pub range: Option<ContentRange>,
     pub content_length: Option<u64>,
     pub content_type: Option<String>,
+    /// What identifies this version of the file for `If-Range` ([`if_range_validator`]).
+    pub validator: Option<String>,
     /// The host that finally answered (after redirects), safe to log and store.
     pub host: String,
     pub body: BodyStream,
@@ -209,6 +241,7 @@ impl std::fmt::Debug for OriginResponse {
             .field("range", &self.range)
             .field("content_length", &self.content_length)
             .field("content_type", &self.content_type)
+            .field("validator", &self.validator)
             .field("host", &self.host)
             .finish_non_exhaustive()
     }
@@ -256,13 +289,26 @@ impl OriginError {
     }
 }
 
-/// Downloads a link from byte `from` on (a `Range` request when `from > 0`), following and
-/// re-checking redirects.
+/// The validator a resume may send as `If-Range` (RFC 9110 §13.1.5): a strong ETag, else the
+/// Last-Modified date. A weak ETag (`W/"…"`) must never be used with If-Range, so it falls back
+/// to Last-Modified; with neither there is nothing to resume against.
+pub fn if_range_validator(etag: Option<&str>, last_modified: Option<&str>) -> Option<String> {
+    let strong = etag
+        .map(str::trim)
+        .filter(|e| e.starts_with('"') && e.ends_with('"') && e.len() >= 2);
+    strong
+        .or_else(|| last_modified.map(str::trim).filter(|d| !d.is_empty()))
+        .map(str::to_owned)
+}
+
+/// Downloads a link from byte `from` on (a `Range` request when `from > 0`, with `If-Range`
+/// when a validator is given), following and re-checking redirects.
 pub trait Origin: Send + Sync {
     fn fetch(
         &self,
         link: &str,
         from: u64,
+        if_range: Option<&str>,
     ) -> impl Future<Output = Result<OriginResponse, OriginError>> + Send;
 }
 
@@ -287,6 +333,22 @@ mod tests {
         assert_eq!(ContentRange::parse("bytes 10-19/15"), None);
         assert_eq!(ContentRange::parse("bytes */20"), None);
         assert_eq!(ContentRange::parse("items 1-2/3"), None);
+    }
+
+    #[test]
+    fn if_range_uses_a_strong_etag_else_last_modified_never_a_weak_etag() {
+        let date = "Wed, 21 Oct 2015 07:28:00 GMT";
+        assert_eq!(
+            if_range_validator(Some("\"abc\""), Some(date)).as_deref(),
+            Some("\"abc\"")
+        );
+        assert_eq!(
+            if_range_validator(Some("W/\"abc\""), Some(date)).as_deref(),
+            Some(date)
+        );
+        assert_eq!(if_range_validator(Some("W/\"abc\""), None), None);
+        assert_eq!(if_range_validator(Some("unquoted"), None), None);
+        assert_eq!(if_range_validator(None, None), None);
     }
 
     #[test]

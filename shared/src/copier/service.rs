@@ -77,6 +77,12 @@ pub struct CopyFailure {
     pub reason: String,
     /// The stored upload is unusable (it vanished): drop it so the next delivery restarts.
     pub restart: bool,
+    /// For [`FailureClass::Busy`]: how long the other copier's lease still runs.
+    pub lease_left: Option<Duration>,
+    /// This attempt moved the job forward (checkpointed bytes, or copied screenshots) before
+    /// it failed: an [`FailureClass::Interrupted`] copy that progressed continues in a fresh
+    /// message instead of spending one of the queue's receives.
+    pub progressed: bool,
     #[source]
     pub source: Option<BoxError>,
 }
@@ -87,6 +93,8 @@ impl CopyFailure {
             class,
             reason: reason.into(),
             restart: false,
+            lease_left: None,
+            progressed: false,
             source: None,
         }
     }
@@ -150,8 +158,10 @@ pub struct CopySettings {
     pub part_size: u64,
     pub max_parts_in_flight: usize,
     pub lease: Duration,
-    /// The queue's maxReceiveCount: on the last delivery a retryable failure also aborts the
-    /// upload and marks the job failed (it is still returned, so SQS moves it to the DLQ).
+    /// The queue's maxReceiveCount: on the last delivery a retryable failure (or a deadline
+    /// stop without progress) also aborts the upload and marks the job failed (it is still
+    /// returned, so SQS moves it to the DLQ). A continuation message starts counting afresh,
+    /// so only deliveries that failed without progress are counted.
     pub max_attempts: Option<u32>,
     /// Retryable failures of a file copy retried within the invocation (resuming from the last
     /// checkpointed part, after [`inline_backoff`]) before the attempt ends.
@@ -274,6 +284,19 @@ impl<S: CopyStateStore, K: MultipartSink, O: Origin> CopyService<S, K, O> {
         now_ms() + self.settings.lease.as_millis() as i64
     }
 
+    /// The most bytes a file of `job` may have: what fits in 10,000 parts of the configured
+    /// size, and the size the webhook declared for it, if any. The origin's Content-Length can
+    /// only be checked against this, never raise it.
+    fn byte_limit(&self, job: &CopyJob) -> u64 {
+        let parts = PartPlan::new(self.settings.part_size).max_file();
+        match job.meta.file_size {
+            Some(declared) if declared >= 0 && job.kind != FileKind::Screenshots => {
+                parts.min(declared as u64)
+            }
+            _ => parts,
+        }
+    }
+
     /// Records a job message that cannot be processed (e.g. an unknown version).
     pub async fn reject(&self, job_id: &str, reason: &str) -> Result<(), StateError> {
         let now = now_ms();
@@ -305,13 +328,13 @@ impl<S: CopyStateStore, K: MultipartSink, O: Origin> CopyService<S, K, O> {
             Claim::AlreadyCopied => return Ok(Done::AlreadyCopied),
             Claim::AlreadyFailed { reason } => return Ok(Done::AlreadyFailed { reason }),
             Claim::Busy { lease_until_ms } => {
-                return Err(CopyFailure::new(
+                let left = (lease_until_ms - now).max(0);
+                let mut busy = CopyFailure::new(
                     FailureClass::Busy,
-                    format!(
-                        "another copier holds the lease for {} ms more",
-                        lease_until_ms - now
-                    ),
-                ));
+                    format!("another copier holds the lease for {left} ms more"),
+                );
+                busy.lease_left = Some(Duration::from_millis(left as u64));
+                return Err(busy);
             }
             Claim::Claimed {
                 progress,
@@ -358,6 +381,12 @@ impl<S: CopyStateStore, K: MultipartSink, O: Origin> CopyService<S, K, O> {
         progress: Option<UploadProgress>,
     ) -> Result<(CopyResult, u64), Failed> {
         let key = layout::object_key(job);
+        let checkpointed = |p: &Option<UploadProgress>| {
+            p.as_ref()
+                .and_then(|p| p.checkpoint.as_ref())
+                .map_or(0, |c| c.bytes)
+        };
+        let at_start = checkpointed(&progress);
         let stored = std::sync::Mutex::new(progress);
         let mut retries = 0;
         loop {
@@ -397,6 +426,9 @@ impl<S: CopyStateStore, K: MultipartSink, O: Origin> CopyService<S, K, O> {
                 || Instant::now() + pause >= attempt.stop_at
                 || now_ms() >= job.link_expires_at
             {
+                let mut failure = failure;
+                let at_end = checkpointed(&stored.lock().unwrap_or_else(|p| p.into_inner()));
+                failure.0.progressed = at_end > at_start;
                 return Err(failure);
             }
             retries += 1;
@@ -415,7 +447,11 @@ impl<S: CopyStateStore, K: MultipartSink, O: Origin> CopyService<S, K, O> {
         mut failure: CopyFailure,
         live: Option<LiveUpload>,
     ) -> CopyFailure {
-        let exhausted = failure.class == FailureClass::Retryable
+        // Only real failures spend the queue's receives: a deadline stop that made progress
+        // continues in a fresh message (see `sqs`), one that made none counts as a failure.
+        let counts = failure.class == FailureClass::Retryable
+            || (failure.class == FailureClass::Interrupted && !failure.progressed);
+        let exhausted = counts
             && self
                 .settings
                 .max_attempts
@@ -462,9 +498,10 @@ impl<S: CopyStateStore, K: MultipartSink, O: Origin> CopyService<S, K, O> {
         &self,
         link: &str,
         from: u64,
+        if_range: Option<&str>,
         stop_at: Instant,
     ) -> Result<OriginResponse, CopyFailure> {
-        match timeout_at(stop_at, self.origin.fetch(link, from)).await {
+        match timeout_at(stop_at, self.origin.fetch(link, from, if_range)).await {
             Err(_) => Err(CopyFailure::interrupted()),
             Ok(r) => Ok(r?),
         }
@@ -479,7 +516,7 @@ impl<S: CopyStateStore, K: MultipartSink, O: Origin> CopyService<S, K, O> {
         done: usize,
     ) -> Result<(CopyResult, u64), Failed> {
         let resp = self
-            .fetch(job.link.expose(), 0, attempt.stop_at)
+            .fetch(job.link.expose(), 0, None, attempt.stop_at)
             .await
             .map_err(|f| (f, None))?;
         if resp.range.is_some() {
@@ -519,6 +556,7 @@ impl<S: CopyStateStore, K: MultipartSink, O: Origin> CopyService<S, K, O> {
                 .await
                 .map_err(|(mut f, live)| {
                     f.reason = format!("screenshot {index}: {}", f.reason);
+                    f.progressed = index > done;
                     (f, live)
                 })?;
             transferred += shot.transferred;
@@ -588,6 +626,15 @@ impl<S: CopyStateStore, K: MultipartSink, O: Origin> CopyService<S, K, O> {
             other => other,
         };
 
+        // Without a validator a resume cannot tell whether the origin's file is still the one
+        // the stored parts came from (same length, other bytes would be spliced): start over.
+        if let Some(p) = progress.take_if(|p| {
+            p.validator.is_none() && p.checkpoint.as_ref().is_some_and(|cp| cp.parts > 0)
+        }) {
+            warn!(job_id = %job.job_id, "stored upload has no origin validator to resume with; restarting from byte 0");
+            self.abort_quietly(job, &p.key, &p.upload_id).await;
+        }
+
         // What an earlier attempt finished: the checkpointed parts, as S3 lists them.
         let mut kept = Vec::new();
         let mut from = 0;
@@ -595,7 +642,7 @@ impl<S: CopyStateStore, K: MultipartSink, O: Origin> CopyService<S, K, O> {
         if let Some(p) = progress.clone()
             && let Some(cp) = p.checkpoint.as_ref().filter(|cp| cp.parts > 0)
         {
-            let plan = PartPlan::new(self.settings.part_size, p.total);
+            let plan = PartPlan::new(self.settings.part_size);
             match self.sink.list_parts(&p.key, &p.upload_id).await {
                 Ok(listed) => match (
                     resumable_prefix(&listed, cp, &plan),
@@ -637,10 +684,35 @@ impl<S: CopyStateStore, K: MultipartSink, O: Origin> CopyService<S, K, O> {
                 .map_err(|f| (f, live(&progress)));
         }
 
-        let resp = self
-            .fetch(link, from, stop_at)
+        // A resume sends `If-Range` with the validator of the file the stored parts came from:
+        // the origin answers 206 only if that file is unchanged, else 200 with the new file.
+        let stored_validator = progress.as_ref().and_then(|p| p.validator.clone());
+        let mut resp = self
+            .fetch(
+                link,
+                from,
+                stored_validator.as_deref().filter(|_| from > 0),
+                stop_at,
+            )
             .await
             .map_err(|f| (f, live(&progress)))?;
+        if from > 0 && resp.range.is_some() && resp.validator != stored_validator {
+            // A 206 of another file (an origin that ignores If-Range): never splice it onto
+            // the stored parts. Drop the upload and read the new file from byte 0.
+            info!(job_id = %job.job_id, "origin's file changed since the stored parts; restarting from byte 0");
+            metrics::count("CopyOriginChanged", 1.0);
+            drop(resp);
+            if let Some(p) = progress.take() {
+                self.abort_quietly(job, &p.key, &p.upload_id).await;
+            }
+            kept.clear();
+            from = 0;
+            hasher = Sha256::new();
+            resp = self
+                .fetch(link, 0, None, stop_at)
+                .await
+                .map_err(|f| (f, None))?;
+        }
         let total = if from > 0 {
             let expected = progress.as_ref().and_then(|p| p.total);
             match resp.range {
@@ -660,8 +732,9 @@ impl<S: CopyStateStore, K: MultipartSink, O: Origin> CopyService<S, K, O> {
                     ));
                 }
                 None => {
-                    // Range not honoured: the body is the whole file. Start a new upload.
-                    info!(job_id = %job.job_id, "origin ignored the Range request; restarting from byte 0");
+                    // Range not honoured, or If-Range found the file changed: the body is the
+                    // whole (current) file. Start a new upload.
+                    info!(job_id = %job.job_id, "origin answered the whole file to a resume; restarting from byte 0");
                     if let Some(p) = progress.take() {
                         self.abort_quietly(job, &p.key, &p.upload_id).await;
                     }
@@ -679,6 +752,18 @@ impl<S: CopyStateStore, K: MultipartSink, O: Origin> CopyService<S, K, O> {
         } else {
             resp.content_length
         };
+        let limit = self.byte_limit(job);
+        if let Some(t) = total
+            && t > limit
+        {
+            // Refused before any upload or buffer exists: never sized from the claim.
+            return Err((
+                CopyFailure::permanent(format!(
+                    "origin announces {t} bytes, more than the {limit} this job accepts"
+                )),
+                live(&progress),
+            ));
+        }
 
         let progress = match progress {
             // Resuming (or an upload that recorded no part yet and whose total still holds).
@@ -698,6 +783,7 @@ impl<S: CopyStateStore, K: MultipartSink, O: Origin> CopyService<S, K, O> {
                     upload_id,
                     key: key.to_owned(),
                     total,
+                    validator: resp.validator.clone(),
                     checkpoint: None,
                 };
                 if let Some(ps) = persist
@@ -716,7 +802,9 @@ impl<S: CopyStateStore, K: MultipartSink, O: Origin> CopyService<S, K, O> {
         };
         let here = live(&Some(progress.clone()));
         let (parts, end, hasher) = self
-            .stream_parts(&progress, kept, from, total, hasher, resp, persist, stop_at)
+            .stream_parts(
+                &progress, kept, from, total, limit, hasher, resp, persist, stop_at,
+            )
             .await
             .map_err(|f| (f, here.clone()))?;
         let transferred = end - from;
@@ -801,19 +889,25 @@ impl<S: CopyStateStore, K: MultipartSink, O: Origin> CopyService<S, K, O> {
         kept: Vec<PartRecord>,
         from: u64,
         total: Option<u64>,
+        limit: u64,
         mut hasher: Sha256,
         resp: OriginResponse,
         persist: Option<Persist<'_>>,
         stop_at: Instant,
     ) -> Result<(Vec<PartRecord>, u64, Sha256), CopyFailure> {
-        let plan = PartPlan::new(self.settings.part_size, total);
+        let plan = PartPlan::new(self.settings.part_size);
         let mut committed = kept.len() as u32;
         let mut parts: BTreeMap<u32, PartRecord> =
             kept.into_iter().map(|p| (p.number, p)).collect();
         let mut number = committed + 1;
         let mut offset = from;
         let mut part_hasher = Sha256::new();
-        let mut buf = BytesMut::with_capacity(plan.size_of(number) as usize);
+        // The announced length may only shrink the first buffer (a small file needs no whole
+        // part); buffers never exceed the configured part size, whatever the origin claims.
+        let first = plan
+            .size_of(number)
+            .min(total.map_or(u64::MAX, |t| t.saturating_sub(from)).max(1));
+        let mut buf = BytesMut::with_capacity(first as usize);
         // Part buffers come back here once S3 has the part, so the same few allocations carry
         // the whole file (no allocator churn inflating the resident set).
         let mut pool: Vec<BytesMut> = Vec::with_capacity(max_parts_buffers(&self.settings));
@@ -879,7 +973,12 @@ impl<S: CopyStateStore, K: MultipartSink, O: Origin> CopyService<S, K, O> {
                     Ok(None) => break,
                     Ok(Some(Err(e))) => { outcome = Err(e.into()); break; }
                     Ok(Some(Ok(mut chunk))) => {
-                        if total.is_some_and(|t| offset + buf.len() as u64 + chunk.len() as u64 > t) {
+                        let received = offset + buf.len() as u64 + chunk.len() as u64;
+                        if received > limit {
+                            outcome = Err(CopyFailure::permanent(format!("origin sent more than the {limit} bytes this job accepts")));
+                            break;
+                        }
+                        if total.is_some_and(|t| received > t) {
                             outcome = Err(CopyFailure::retryable("origin sent more bytes than announced"));
                             break;
                         }

@@ -57,6 +57,10 @@ pub struct UploadProgress {
     pub key: String,
     /// Total length as the origin announced it, when known.
     pub total: Option<u64>,
+    /// The origin's validator of the file the parts come from (a strong ETag, else
+    /// Last-Modified; see [`super::ports::if_range_validator`]), sent as `If-Range` on a resume.
+    /// `None`: the copy cannot be resumed safely and restarts from byte 0.
+    pub validator: Option<String>,
     pub checkpoint: Option<Checkpoint>,
 }
 
@@ -249,7 +253,7 @@ mod tests {
 
     #[test]
     fn resume_keeps_the_checkpointed_parts_when_the_listing_matches() {
-        let plan = PartPlan::Fixed(10);
+        let plan = PartPlan::of_size(10);
         let cp = Checkpoint {
             parts: 2,
             bytes: 20,
