@@ -18,6 +18,11 @@ pub enum QueueCall {
         body: String,
         delay: Duration,
     },
+    /// The heartbeat of a running copy.
+    Hold {
+        receipt_handle: String,
+        hold: Duration,
+    },
 }
 
 #[derive(Debug, Default)]
@@ -42,9 +47,29 @@ impl MemoryQueue {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Every call so far, in order.
+    /// Every backoff and continuation so far, in order (heartbeats left out: see [`Self::holds`]).
     pub fn calls(&self) -> Vec<QueueCall> {
-        self.lock().calls.clone()
+        self.lock()
+            .calls
+            .iter()
+            .filter(|c| !matches!(c, QueueCall::Hold { .. }))
+            .cloned()
+            .collect()
+    }
+
+    /// The heartbeat's visibility extensions so far.
+    pub fn holds(&self) -> Vec<(String, Duration)> {
+        self.lock()
+            .calls
+            .iter()
+            .filter_map(|c| match c {
+                QueueCall::Hold {
+                    receipt_handle,
+                    hold,
+                } => Some((receipt_handle.clone(), *hold)),
+                _ => None,
+            })
+            .collect()
     }
 
     /// ChangeMessageVisibility fails from now on.
@@ -70,6 +95,21 @@ impl Requeue for MemoryQueue {
         st.calls.push(QueueCall::RetryAfter {
             receipt_handle: receipt_handle.to_owned(),
             delay,
+        });
+        Ok(())
+    }
+
+    async fn hold(&self, receipt_handle: &str, hold: Duration) -> Result<(), RequeueError> {
+        let mut st = self.lock();
+        if st.fail_retry {
+            return Err(RequeueError {
+                operation: "ChangeMessageVisibility",
+                source: "simulated SQS failure".into(),
+            });
+        }
+        st.calls.push(QueueCall::Hold {
+            receipt_handle: receipt_handle.to_owned(),
+            hold,
         });
         Ok(())
     }

@@ -26,7 +26,9 @@ use meeting_hooks::copier::ports::{MultipartSink, SinkError};
 use meeting_hooks::copier::service::{
     Attempt, CopyFailure, CopyService, CopySettings, Done, FailureClass,
 };
-use meeting_hooks::copier::sqs::{Invocation, JobHandler, RetryBackoff, handle_batch};
+use meeting_hooks::copier::sqs::{
+    HEARTBEAT_SLACK, Invocation, JobHandler, RetryBackoff, handle_batch,
+};
 use meeting_hooks::copier::state::{CopyStatus, ListedPart, PartRecord};
 use meeting_hooks::jobs::{CopyJob, FileKind, FileMeta, JOB_VERSION, Link, SourceEvent};
 use meeting_hooks::respond::now_ms;
@@ -1111,6 +1113,55 @@ async fn a_busy_job_comes_back_when_the_other_lease_runs_out() {
         other => panic!("{other:?}"),
     }
     first.await.expect("first copier");
+}
+
+#[tokio::test]
+async fn a_running_copy_beats_its_lease_and_its_records_visibility() {
+    let f = fixture().await;
+    // One part that takes longer than the lease: only the heartbeat keeps the job this
+    // copier's (checkpoints come per part).
+    let bytes = data((PART + 10) as usize, 23);
+    let url = f.origin.route(
+        "/slow-part",
+        Route::file(bytes.clone()).stalled(MIB, Duration::from_secs(9)),
+    );
+    let job = job(FileKind::Recording, &url);
+    let lease = Duration::from_secs(5);
+    let (service, _) = f.service_with(dev_policy(), settings(lease));
+    let queue = MemoryQueue::new();
+    let handler = std::sync::Arc::new(JobHandler::new(
+        service,
+        queue.clone(),
+        RetryBackoff::default(),
+    ));
+    let running = {
+        let (handler, job) = (handler.clone(), job.clone());
+        tokio::spawn(async move {
+            let event = sqs_event(&[("m-slow", job.to_json(), 1)]);
+            handle_batch(&handler, event, &invocation(120)).await
+        })
+    };
+    // Past the lease, a second copier finds the job still held, not free to take over.
+    tokio::time::sleep(lease + Duration::from_secs(2)).await;
+    let second = handler.service().process(&job, &attempt(60)).await;
+    assert!(
+        matches!(&second, Err(e) if e.class == FailureClass::Busy),
+        "{second:?}"
+    );
+    let response = running.await.expect("first copier");
+    assert!(response.batch_item_failures.is_empty());
+    assert_eq!(f.status(&job).await, CopyStatus::Copied);
+    let stored = f.object(&layout::object_key(&job)).await.expect("object");
+    assert_eq!(sha_hex(&stored), sha_hex(&bytes));
+    // The record was kept invisible for a lease and a bit, from the start, several times.
+    let holds = queue.holds();
+    assert!(holds.len() >= 3, "{holds:?}");
+    assert!(
+        holds
+            .iter()
+            .all(|(r, h)| r == "receipt-m-slow" && *h == lease + HEARTBEAT_SLACK),
+        "{holds:?}"
+    );
 }
 
 #[tokio::test]

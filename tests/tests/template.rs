@@ -426,16 +426,19 @@ fn job_queue_and_event_source_fit_the_copier() {
         "backoff cap {:?} vs visibility {visibility} s",
         copier_config.retry_backoff.max
     );
-    // A live copy's lease never runs out under it.
+    // A live copy renews its lease every third of it (the heartbeat); a dead one's job is
+    // delivered again within a lease and the heartbeat's slack: a few minutes at most, well
+    // under the visibility timeout, and long enough that a slow DynamoDB answer never loses it.
     let lease: i64 = env_of(copier)["COPY_LEASE_SECONDS"]
         .as_str()
         .expect("literal")
         .parse()
         .expect("seconds");
     assert!(
-        lease > timeout,
-        "COPY_LEASE_SECONDS {lease} <= timeout {timeout}"
+        (60..=300).contains(&lease),
+        "COPY_LEASE_SECONDS {lease} (timeout {timeout})"
     );
+    assert!(lease * 10 < visibility);
     // The copier knows which delivery is the last one before the DLQ.
     assert_eq!(
         env_of(copier)["COPY_MAX_ATTEMPTS"].as_str(),

@@ -34,6 +34,14 @@ pub const WEBHOOK_ROUTE: &str = "/webhooks/jaas";
 pub const SETTINGS_ROUTE: &str = "/settings/jaas";
 
 /// Options of `hooksctl up`.
+/// Variables of the functions' environment that `up` passes through from its own.
+const LOCAL_TUNABLES: [&str; 4] = [
+    "COPY_LEASE_SECONDS",
+    "COPY_PART_SIZE_MIB",
+    "COPY_INLINE_RETRIES",
+    "ENQUEUE_LEASE_SECONDS",
+];
+
 #[derive(Debug, Clone, clap::Args)]
 pub struct UpArgs {
     /// Port of the local API (webhook and settings routes).
@@ -94,7 +102,7 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
     let max_attempts = schema::JOBS_QUEUE.max_receive_count.to_string();
     // The same variables the Lambdas read (template.yaml), with local values; the webhook
     // secret and Authorization token come from the stack's secret, as in production.
-    let plain: HashMap<String, String> = [
+    let mut plain: HashMap<String, String> = [
         ("EVENTS_TABLE", names.tables.events.as_str()),
         ("JOBS_QUEUE_URL", created.queue_url.as_str()),
         ("PAYLOAD_BUCKET", names.payload_bucket.as_str()),
@@ -110,6 +118,13 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v.to_owned()))
     .collect();
+    // Tuning the template also sets, taken from `up`'s own environment when given there (a
+    // short copy lease to watch a crashed copy being taken over, smaller parts).
+    for name in LOCAL_TUNABLES {
+        if let Ok(value) = std::env::var(name) {
+            plain.insert(name.to_owned(), value);
+        }
+    }
     let env = meeting_hooks::aws::secrets::env_with_secrets(&sdk, plain).await?;
     // The same wiring as the Lambdas' mains (`meeting_hooks::aws::wiring`).
     let (ingest, _) = wiring::ingest(&sdk, &env)?;

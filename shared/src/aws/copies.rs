@@ -334,6 +334,22 @@ impl CopyStateStore for DynamoCopyStore {
         owned("UpdateItem(record screenshots)", result)
     }
 
+    async fn renew_lease(
+        &self,
+        job_id: &str,
+        owner: &str,
+        lease_until_ms: i64,
+    ) -> Result<(), StateError> {
+        let result = self
+            .owned_update(job_id, owner)
+            .update_expression("SET #lease = :until")
+            .expression_attribute_names("#lease", a::LEASE_UNTIL)
+            .expression_attribute_values(":until", n(lease_until_ms))
+            .send()
+            .await;
+        owned("UpdateItem(renew lease)", result)
+    }
+
     async fn release(&self, job_id: &str, owner: &str) -> Result<(), StateError> {
         let result = self
             .owned_update(job_id, owner)

@@ -79,6 +79,10 @@ impl Requeue for SqsJobQueue {
         Ok(())
     }
 
+    async fn hold(&self, receipt_handle: &str, hold: Duration) -> Result<(), RequeueError> {
+        self.retry_after(receipt_handle, hold).await
+    }
+
     async fn continue_job(
         &self,
         job_id: &str,

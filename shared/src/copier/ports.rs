@@ -66,6 +66,15 @@ pub trait CopyStateStore: Send + Sync {
         lease_until_ms: i64,
     ) -> impl Future<Output = Result<(), StateError>> + Send;
 
+    /// Extends the lease of a job this owner holds (the copier's heartbeat), changing nothing
+    /// else; fails with `lease_lost` when the job is no longer this owner's.
+    fn renew_lease(
+        &self,
+        job_id: &str,
+        owner: &str,
+        lease_until_ms: i64,
+    ) -> impl Future<Output = Result<(), StateError>> + Send;
+
     /// Gives the job back (state pending, progress kept) so the next delivery resumes at once.
     fn release(
         &self,
@@ -186,6 +195,14 @@ pub trait Requeue: Send + Sync {
         &self,
         receipt_handle: &str,
         delay: Duration,
+    ) -> impl Future<Output = Result<(), RequeueError>> + Send;
+
+    /// Keeps a message that is being worked on invisible for `hold` from now (the copier's
+    /// heartbeat; SQS ChangeMessageVisibility, like [`Requeue::retry_after`]).
+    fn hold(
+        &self,
+        receipt_handle: &str,
+        hold: Duration,
     ) -> impl Future<Output = Result<(), RequeueError>> + Send;
 
     /// Sends `body` (a job message, unchanged) as a new message, visible after `delay`.

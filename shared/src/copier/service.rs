@@ -281,7 +281,19 @@ impl<S: CopyStateStore, K: MultipartSink, O: Origin> CopyService<S, K, O> {
     }
 
     fn lease_until(&self) -> i64 {
-        now_ms() + self.settings.lease.as_millis() as i64
+        now_ms().saturating_add(i64::try_from(self.settings.lease.as_millis()).unwrap_or(i64::MAX))
+    }
+
+    /// How long a copy lease lasts without a checkpoint or a heartbeat.
+    pub fn lease(&self) -> Duration {
+        self.settings.lease
+    }
+
+    /// The heartbeat of a running copy: extends `owner`'s lease on the job by a whole lease.
+    pub async fn renew_lease(&self, job_id: &str, owner: &str) -> Result<(), StateError> {
+        self.store
+            .renew_lease(job_id, owner, self.lease_until())
+            .await
     }
 
     /// The most bytes a file of `job` may have: what fits in 10,000 parts of the configured

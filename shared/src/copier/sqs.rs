@@ -23,6 +23,7 @@
 //! (e.g. the acknowledgement of its predecessor was lost) is harmless: the copy-state lease
 //! makes the second one wait (busy) and it is then acknowledged as already copied.
 
+use std::future::Future;
 use std::time::Duration;
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
@@ -84,7 +85,7 @@ impl RetryBackoff {
     pub const DEFAULT_BASE_SECS: u64 = 10;
     pub const DEFAULT_MAX_SECS: u64 = 300;
     /// A busy job waits for the other copier's lease at most this long (the template's lease
-    /// is 960 s; SQS allows 12 h).
+    /// is 120 s, renewed while the copy runs; SQS allows 12 h).
     pub const BUSY_MAX: Duration = Duration::from_secs(3600);
 
     /// The delay after delivery number `receive_count` (1-based) failed.
@@ -256,6 +257,59 @@ fn receive_count(record: &SqsMessage) -> u32 {
         .unwrap_or(1)
 }
 
+/// Runs `work` (one job's copy) with a heartbeat beside it, every third of the copy lease:
+/// the job's lease is renewed (so a slow part never lets another copier take over a live copy)
+/// and the record's visibility is set to one lease and a bit from now. A copier that dies (a
+/// killed process, an out-of-memory end, a timeout past the margin) stops beating: its lease
+/// runs out and the record is visible again within one lease, not the queue's 5400 s, and the
+/// next delivery takes the job over and resumes it.
+async fn with_heartbeat<S, K, O, Q, T>(
+    handler: &JobHandler<S, K, O, Q>,
+    record: &SqsMessage,
+    job_id: &str,
+    owner: &str,
+    work: impl Future<Output = T>,
+) -> T
+where
+    S: CopyStateStore,
+    K: MultipartSink,
+    O: Origin,
+    Q: Requeue,
+{
+    let lease = handler.service.lease();
+    let period = (lease / 3).max(Duration::from_millis(200));
+    let hold = lease + HEARTBEAT_SLACK;
+    let receipt = record.receipt_handle.as_deref();
+    let beat = async {
+        let mut first = true;
+        loop {
+            if !first {
+                // Before the claim (first beat) the lease is not ours yet: nothing to renew.
+                if let Err(e) = handler.service.renew_lease(job_id, owner).await
+                    && !e.lease_lost
+                {
+                    warn!(job_id = %job_id, error = %error_chain(&e), "could not renew the copy lease");
+                }
+            }
+            first = false;
+            if let Some(receipt) = receipt
+                && let Err(e) = handler.queue.hold(receipt, hold).await
+            {
+                warn!(job_id = %job_id, error = %error_chain(&e), "could not extend the record's visibility");
+            }
+            tokio::time::sleep(period).await;
+        }
+    };
+    tokio::select! {
+        out = work => out,
+        never = beat => never,
+    }
+}
+
+/// How much longer than the lease a running job's record stays invisible: a redelivery
+/// arrives only after the lease of a copier that stopped beating has run out.
+pub const HEARTBEAT_SLACK: Duration = Duration::from_secs(5);
+
 /// Handles one record and says what becomes of it.
 async fn handle_record<S, K, O, Q>(
     handler: &JobHandler<S, K, O, Q>,
@@ -305,7 +359,11 @@ where
         stop_at: invocation.stop_at,
         receive_count: receives,
     };
-    match service.process(&job, &attempt).await {
+    let outcome = with_heartbeat(handler, record, &job.job_id, &attempt.owner, async {
+        service.process(&job, &attempt).await
+    })
+    .await;
+    match outcome {
         Ok(Done::Copied(result)) => {
             info!(message_id = %message_id, job_id = %job.job_id, key = %result.key, bytes = result.bytes, objects = result.objects, "copied");
             Disposition::Ack
