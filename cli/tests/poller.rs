@@ -12,37 +12,7 @@ use integration_tests::{emulator, unique};
 #[tokio::test(flavor = "multi_thread")]
 async fn failures_are_redelivered_then_dead_lettered_and_successes_deleted() {
     let sqs = emulator().sqs();
-    let dlq = sqs
-        .create_queue()
-        .queue_name(unique("dlq"))
-        .send()
-        .await
-        .expect("dlq")
-        .queue_url
-        .expect("url");
-    let dlq_arn = sqs
-        .get_queue_attributes()
-        .queue_url(&dlq)
-        .attribute_names(QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .expect("attrs")
-        .attributes
-        .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
-        .expect("arn");
-    let queue = sqs
-        .create_queue()
-        .queue_name(unique("jobs"))
-        .attributes(QueueAttributeName::VisibilityTimeout, "1")
-        .attributes(
-            QueueAttributeName::RedrivePolicy,
-            format!(r#"{{"deadLetterTargetArn":"{dlq_arn}","maxReceiveCount":2}}"#),
-        )
-        .send()
-        .await
-        .expect("queue")
-        .queue_url
-        .expect("url");
+    let (queue, dlq) = emulator().queue_with_dlq(1, 2).await;
     for body in ["good", "bad"] {
         sqs.send_message()
             .queue_url(&queue)

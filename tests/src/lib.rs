@@ -150,6 +150,53 @@ impl Emulator {
             .expect("queue url")
     }
 
+    /// Creates a fresh queue with a dead-letter queue after `max_receive_count` receives, and
+    /// returns both URLs (queue, DLQ).
+    pub async fn queue_with_dlq(
+        &self,
+        visibility_timeout_secs: u32,
+        max_receive_count: u32,
+    ) -> (String, String) {
+        use aws_sdk_sqs::types::QueueAttributeName;
+        let sqs = self.sqs();
+        let dlq_url = sqs
+            .create_queue()
+            .queue_name(unique("dlq"))
+            .send()
+            .await
+            .expect("dlq")
+            .queue_url
+            .expect("url");
+        let dlq_arn = sqs
+            .get_queue_attributes()
+            .queue_url(&dlq_url)
+            .attribute_names(QueueAttributeName::QueueArn)
+            .send()
+            .await
+            .expect("attributes")
+            .attributes
+            .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
+            .expect("arn");
+        let redrive = serde_json::json!({
+            "deadLetterTargetArn": dlq_arn,
+            "maxReceiveCount": max_receive_count,
+        });
+        let queue_url = sqs
+            .create_queue()
+            .queue_name(unique("jobs"))
+            .attributes(
+                QueueAttributeName::VisibilityTimeout,
+                visibility_timeout_secs.to_string(),
+            )
+            .attributes(QueueAttributeName::RedrivePolicy, redrive.to_string())
+            .send()
+            .await
+            .expect("queue")
+            .queue_url
+            .expect("url");
+        (queue_url, dlq_url)
+    }
+
     /// Creates a fresh bucket and returns its name.
     pub async fn bucket(&self) -> String {
         let name = unique("bucket");

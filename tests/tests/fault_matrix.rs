@@ -310,45 +310,10 @@ async fn copier_row() -> CopierRow {
 /// The jobs queue as the template declares it: its visibility timeout, and a DLQ after
 /// maxReceiveCount receives.
 async fn jobs_queue() -> (String, String) {
-    use aws_sdk_sqs::types::QueueAttributeName;
-    let sqs = emulator().sqs();
-    let dlq_url = sqs
-        .create_queue()
-        .queue_name(unique("dlq"))
-        .send()
-        .await
-        .expect("dlq")
-        .queue_url
-        .expect("url");
-    let dlq_arn = sqs
-        .get_queue_attributes()
-        .queue_url(&dlq_url)
-        .attribute_names(QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .expect("attributes")
-        .attributes
-        .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
-        .expect("arn");
     let spec = &schema::JOBS_QUEUE;
-    let queue_url = sqs
-        .create_queue()
-        .queue_name(unique("jobs"))
-        .attributes(
-            QueueAttributeName::VisibilityTimeout,
-            spec.visibility_timeout_secs.to_string(),
-        )
-        .attributes(
-            QueueAttributeName::RedrivePolicy,
-            json!({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": spec.max_receive_count})
-                .to_string(),
-        )
-        .send()
+    emulator()
+        .queue_with_dlq(spec.visibility_timeout_secs, spec.max_receive_count)
         .await
-        .expect("queue")
-        .queue_url
-        .expect("url");
-    (queue_url, dlq_url)
 }
 
 async fn copier_row_with(extra: &[(&str, &str)], lookup: impl Lookup + Clone) -> CopierRow {
