@@ -42,6 +42,10 @@ struct Rule {
     fault: Fault,
     /// How many more requests this rule applies to; `None`: all of them.
     remaining: Option<u32>,
+    /// Applies to every `period`-th matching request only (1st, 1 + period, …); 1: each.
+    period: u32,
+    /// Matching requests seen so far.
+    seen: u32,
 }
 
 impl Rule {
@@ -81,6 +85,22 @@ impl Faults {
             op: op.to_owned(),
             fault,
             remaining: times,
+            period: 1,
+            seen: 0,
+        });
+        self
+    }
+
+    /// Applies `fault` to every other request of `op` (the 1st, 3rd, …) until cleared: with
+    /// [`Fault::LoseResponse`], every write is applied and its first answer lost, and the SDK's
+    /// retry of it gets through.
+    pub fn every_other(&self, op: &str, fault: Fault) -> &Self {
+        self.lock().rules.push(Rule {
+            op: op.to_owned(),
+            fault,
+            remaining: None,
+            period: 2,
+            seen: 0,
         });
         self
     }
@@ -106,6 +126,8 @@ impl Faults {
             op: op.to_owned(),
             fault: Fault::Refuse,
             remaining: None,
+            period: 1,
+            seen: 0,
         };
         self.lock()
             .log
@@ -130,11 +152,16 @@ impl Faults {
             .rules
             .iter_mut()
             .find(|r| r.matches(op) && r.remaining != Some(0))
-            .map(|r| {
+            .and_then(|r| {
+                let turn = r.seen % r.period.max(1) == 0;
+                r.seen = r.seen.saturating_add(1);
+                if !turn {
+                    return None;
+                }
                 if let Some(n) = &mut r.remaining {
                     *n -= 1;
                 }
-                r.fault
+                Some(r.fault)
             });
         state.log.push((op.to_owned(), fault));
         fault

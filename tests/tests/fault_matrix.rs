@@ -539,6 +539,40 @@ impl CopierRow {
     }
 
     /// One delivery of a 12 MiB recording (3 parts of 5 MiB) served by `route`.
+    /// Like [`Self::copy_in_one_delivery`], but a delivery may fail retryably: deliveries go
+    /// on (as SQS would after the short backoff) until the job is copied, at most four.
+    async fn copy_until_safe(&self, row: &str, route: Route, file: &[u8]) {
+        let started = Instant::now();
+        let link = self.origin.route(&format!("/{}.mp4", unique("rec")), route);
+        let job = copy_job(&link);
+        let mut outcomes = Vec::new();
+        for _ in 0..4 {
+            match self.service.service().process(&job, &one_delivery()).await {
+                Ok(done @ (Done::Copied(_) | Done::AlreadyCopied)) => {
+                    outcomes.push(format!("{done:?}"));
+                    break;
+                }
+                Ok(other) => panic!("{row}: {other:?}"),
+                Err(f) => {
+                    assert!(
+                        !f.class.acknowledged(),
+                        "{row}: a fault made the job fail for good: {f}"
+                    );
+                    outcomes.push(f.to_string());
+                }
+            }
+        }
+        assert!(
+            outcomes
+                .last()
+                .is_some_and(|o| o.starts_with("Copied") || o.starts_with("AlreadyCopied")),
+            "{row}: not copied in 4 deliveries: {outcomes:?}"
+        );
+        self.faults.clear();
+        self.assert_safe(file).await;
+        report(&format!("{row} ({} deliveries)", outcomes.len()), started);
+    }
+
     async fn copy_in_one_delivery(&self, row: &str, route: Route, file: &[u8]) {
         let started = Instant::now();
         let link = self.origin.route(&format!("/{}.mp4", unique("rec")), route);
@@ -587,6 +621,32 @@ async fn s3_complete_failing_or_its_answer_lost_still_yields_one_object() {
         .inject("s3:CompleteMultipartUpload", Fault::Status(500), Some(4));
     row.copy_in_one_delivery(
         "S3 CompleteMultipartUpload failing (4 × 500)",
+        Route::file(file.clone()),
+        &file,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn copier_state_writes_failing_or_their_answers_lost_still_yield_one_object() {
+    // Every copy-state write (start, checkpoints, copied) applied but its answer lost: the
+    // SDK's retry meets its own write.
+    let row = copier_row().await;
+    let file = recording(12 * MIB);
+    row.faults
+        .every_other("dynamodb:UpdateItem", Fault::LoseResponse);
+    row.copy_until_safe(
+        "copy-state writes applied, answers lost",
+        Route::file(file.clone()),
+        &file,
+    )
+    .await;
+    // The copy state unavailable for more than the SDK's own attempts.
+    let row = copier_row().await;
+    row.faults
+        .inject("dynamodb:UpdateItem", Fault::Status(500), Some(4));
+    row.copy_until_safe(
+        "copy-state writes failing (4 × 500)",
         Route::file(file.clone()),
         &file,
     )

@@ -187,7 +187,7 @@ impl CopyStateStore for DynamoCopyStore {
             )
             .condition_expression(
                 "attribute_not_exists(#id) OR #state = :pending \
-                 OR (#state = :copying AND #lease < :now) \
+                 OR (#state = :copying AND (#lease < :now OR #owner = :me)) \
                  OR (#state = :failed AND #perm = :false)",
             )
             .expression_attribute_names("#id", a::JOB_ID)
@@ -233,7 +233,7 @@ impl CopyStateStore for DynamoCopyStore {
                     None => self.get(job_id).await?,
                 };
                 let status = old.as_ref().and_then(status_of);
-                Ok(match claim_decision(status.as_ref(), now_ms) {
+                Ok(match claim_decision(status.as_ref(), owner, now_ms) {
                     ClaimDecision::AlreadyCopied => Claim::AlreadyCopied,
                     ClaimDecision::AlreadyFailed { reason } => Claim::AlreadyFailed { reason },
                     ClaimDecision::Busy { lease_until_ms } => Claim::Busy { lease_until_ms },
@@ -368,8 +368,17 @@ impl CopyStateStore for DynamoCopyStore {
         result: &CopyResult,
         now_ms: i64,
     ) -> Result<(), StateError> {
+        // Ours while copying; or already marked copied with this very result (our own write,
+        // applied, whose answer was lost and which the SDK retried): the same write again.
         let out = self
-            .owned_update(job_id, owner)
+            .update(job_id)
+            .condition_expression(
+                "(#owner = :me AND #state = :copying) OR (#state = :copied AND #sha = :sha)",
+            )
+            .expression_attribute_names("#owner", a::OWNER)
+            .expression_attribute_names("#state", a::STATE)
+            .expression_attribute_values(":me", s(owner))
+            .expression_attribute_values(":copying", s(COPYING))
             .update_expression(
                 "SET #state = :copied, #key = :key, #bytes = :bytes, #sha = :sha, \
                  #objects = :objects, #done = :now \

@@ -143,13 +143,15 @@ pub enum ClaimDecision {
     },
 }
 
-/// The claim rule (mirrored by the DynamoDB condition in `aws::copies`).
-pub fn claim_decision(stored: Option<&CopyStatus>, now_ms: i64) -> ClaimDecision {
+/// The claim rule (mirrored by the DynamoDB condition in `aws::copies`). A job `owner`
+/// already holds is taken again: its own claim, applied, whose answer was lost and retried.
+pub fn claim_decision(stored: Option<&CopyStatus>, owner: &str, now_ms: i64) -> ClaimDecision {
     match stored {
         None | Some(CopyStatus::Pending) => ClaimDecision::Take,
         Some(CopyStatus::Copying { lease_until_ms, .. }) if *lease_until_ms < now_ms => {
             ClaimDecision::Take
         }
+        Some(CopyStatus::Copying { owner: holder, .. }) if holder == owner => ClaimDecision::Take,
         Some(CopyStatus::Copying { lease_until_ms, .. }) => ClaimDecision::Busy {
             lease_until_ms: *lease_until_ms,
         },
@@ -212,9 +214,9 @@ mod tests {
     #[test]
     fn claims_follow_the_state_machine() {
         let now = 1_000;
-        assert_eq!(claim_decision(None, now), ClaimDecision::Take);
+        assert_eq!(claim_decision(None, "me", now), ClaimDecision::Take);
         assert_eq!(
-            claim_decision(Some(&CopyStatus::Pending), now),
+            claim_decision(Some(&CopyStatus::Pending), "me", now),
             ClaimDecision::Take
         );
         let live = CopyStatus::Copying {
@@ -222,7 +224,7 @@ mod tests {
             lease_until_ms: now + 1,
         };
         assert_eq!(
-            claim_decision(Some(&live), now),
+            claim_decision(Some(&live), "me", now),
             ClaimDecision::Busy {
                 lease_until_ms: now + 1
             }
@@ -231,9 +233,14 @@ mod tests {
             owner: "a".into(),
             lease_until_ms: now - 1,
         };
-        assert_eq!(claim_decision(Some(&expired), now), ClaimDecision::Take);
         assert_eq!(
-            claim_decision(Some(&CopyStatus::Copied), now),
+            claim_decision(Some(&expired), "me", now),
+            ClaimDecision::Take
+        );
+        // Our own live lease (our claim applied, its answer lost): ours again.
+        assert_eq!(claim_decision(Some(&live), "a", now), ClaimDecision::Take);
+        assert_eq!(
+            claim_decision(Some(&CopyStatus::Copied), "me", now),
             ClaimDecision::AlreadyCopied
         );
         let perm = CopyStatus::Failed {
@@ -241,14 +248,17 @@ mod tests {
             reason: "origin answered 403".into(),
         };
         assert!(matches!(
-            claim_decision(Some(&perm), now),
+            claim_decision(Some(&perm), "me", now),
             ClaimDecision::AlreadyFailed { .. }
         ));
         let exhausted = CopyStatus::Failed {
             permanent: false,
             reason: "retries exhausted".into(),
         };
-        assert_eq!(claim_decision(Some(&exhausted), now), ClaimDecision::Take);
+        assert_eq!(
+            claim_decision(Some(&exhausted), "me", now),
+            ClaimDecision::Take
+        );
     }
 
     #[test]
