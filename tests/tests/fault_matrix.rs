@@ -292,6 +292,26 @@ async fn a_putitem_applied_whose_answer_is_lost_still_enqueues_its_job_at_once()
     report("PutItem applied, answer lost", started);
 }
 
+#[tokio::test]
+async fn every_ingest_write_applied_with_its_first_answer_lost_still_stores_and_queues_once() {
+    let row = ingest_row().await;
+    let started = Instant::now();
+    // PutItem, the enqueue bookkeeping and SendMessage: each applied, its first answer lost.
+    row.faults
+        .every_other("dynamodb:*", Fault::LoseResponse)
+        .every_other("sqs:SendMessage", Fault::LoseResponse);
+    let (code, answer) = row.deliver(&recording_uploaded()).await;
+    row.faults.clear();
+    assert_eq!(code, 200, "{answer}");
+    let (items, jobs) = row.safety().await;
+    assert_eq!(items.len(), 1, "stored once");
+    assert_eq!(job_state(&items[0]), Some("queued"));
+    // A lost SendMessage answer may send the job twice: the copier's job id dedups it.
+    assert!(!jobs.is_empty() && jobs.len() <= 2, "{jobs:?}");
+    assert!(jobs.windows(2).all(|w| w[0] == w[1]), "one job: {jobs:?}");
+    report("every ingest write's first answer lost", started);
+}
+
 // ---------------------------------------------------------------- copier rows
 
 struct CopierRow {
