@@ -1499,8 +1499,11 @@ async fn a_huge_announced_length_is_refused_before_any_upload_or_buffer() {
 #[tokio::test]
 async fn a_body_longer_than_the_jobs_declared_size_is_refused() {
     let f = fixture().await;
-    // Announced honestly but larger than the webhook's fileSize: refused before reading.
-    let url = f.origin.route("/doc-big", Route::file(data(3000, 51)));
+    // Announced honestly but far larger than the webhook's fileSize (beyond twice it plus
+    // 1 MiB): refused before reading.
+    let url = f
+        .origin
+        .route("/doc-big", Route::file(data((2 * MIB) as usize, 51)));
     let mut declared = job(FileKind::Document, &url);
     declared.meta.file_size = Some(1000);
     let (service, sink) = f.service();
@@ -1508,12 +1511,12 @@ async fn a_body_longer_than_the_jobs_declared_size_is_refused() {
         service.process(&declared, &attempt(60)).await,
         FailureClass::Permanent,
     );
-    assert!(failure.reason.contains("1000"), "{}", failure.reason);
+    assert!(failure.reason.contains("1050576"), "{}", failure.reason);
     assert_eq!(sink.creates.load(Ordering::SeqCst), 0);
-    // No length at all: the body is cut off at the declared size, the upload aborted.
+    // No length at all: the body is cut off at the limit, the upload aborted.
     let url = f.origin.route(
         "/doc-unbounded",
-        Route::file(data((3 * MIB) as usize, 52)).without_length(),
+        Route::file(data((5 * MIB) as usize, 52)).without_length(),
     );
     let mut unbounded = job(FileKind::Document, &url);
     unbounded.meta.file_size = Some(MIB as i64);
@@ -1522,12 +1525,27 @@ async fn a_body_longer_than_the_jobs_declared_size_is_refused() {
         FailureClass::Permanent,
     );
     assert!(
-        failure.reason.contains("more than the 1048576 bytes"),
+        failure.reason.contains("more than the 3145728 bytes"),
         "{}",
         failure.reason
     );
     assert_eq!(f.open_uploads().await, 0, "upload aborted");
     assert!(f.object(&layout::object_key(&unbounded)).await.is_none());
+    // A declared size that is a little off never costs the file: 1500 bytes declared 1000.
+    let off = data(1500, 54);
+    let url = f.origin.route("/doc-off", Route::file(off.clone()));
+    let mut slightly_off = job(FileKind::Document, &url);
+    slightly_off.meta.file_size = Some(1000);
+    service
+        .process(&slightly_off, &attempt(60))
+        .await
+        .expect("copied despite an inexact fileSize");
+    assert!(
+        f.object(&layout::object_key(&slightly_off))
+            .await
+            .expect("object")
+            == off
+    );
     // Within the declared size, a body without a length is copied.
     let small = data(700, 53);
     let url = f

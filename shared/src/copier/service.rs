@@ -168,6 +168,9 @@ pub struct CopySettings {
     pub inline_retries: u32,
 }
 
+/// Beyond twice a declared file size, this much more is still accepted (see `byte_limit`).
+pub const DECLARED_SLACK: u64 = 1024 * 1024;
+
 /// The pause before inline retry `n` (0-based): 0.5 s, 1 s, 2 s, 4 s, then 8 s at most.
 pub fn inline_backoff(n: u32) -> Duration {
     Duration::from_millis(500u64 << n.min(4))
@@ -299,12 +302,18 @@ impl<S: CopyStateStore, K: MultipartSink, O: Origin> CopyService<S, K, O> {
     /// The most bytes a file of `job` may have: what fits in 10,000 parts of the configured
     /// size, and the size the webhook declared for it, if any. The origin's Content-Length can
     /// only be checked against this, never raise it.
+    ///
+    /// The declared size bounds an endless body, not the file: twice it plus 1 MiB, so a
+    /// declared size that is a little off (rounded, or taken before a transformation) never
+    /// costs the file.
     fn byte_limit(&self, job: &CopyJob) -> u64 {
         let parts = PartPlan::new(self.settings.part_size).max_file();
         match job.meta.file_size {
-            Some(declared) if declared >= 0 && job.kind != FileKind::Screenshots => {
-                parts.min(declared as u64)
-            }
+            Some(declared) if declared >= 0 && job.kind != FileKind::Screenshots => parts.min(
+                (declared as u64)
+                    .saturating_mul(2)
+                    .saturating_add(DECLARED_SLACK),
+            ),
             _ => parts,
         }
     }
