@@ -16,11 +16,11 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
 use integration_tests::origin::{Route, TestOrigin};
 use integration_tests::{emulator, unique};
 use lambda_http::Body;
+use meeting_hooks::aws::queue::lambda_event;
 use meeting_hooks::aws::wiring;
 use meeting_hooks::copier::sqs::{Invocation, handle_batch};
 use meeting_hooks::ingest::http as ingest_http;
@@ -198,18 +198,7 @@ async fn once(
             continue;
         };
         invocations += 1;
-        let mut record = SqsMessage::default();
-        record.message_id = m.message_id.clone();
-        record.receipt_handle = m.receipt_handle.clone();
-        record.body = m.body.clone();
-        record.attributes = m
-            .attributes
-            .unwrap_or_default()
-            .into_iter()
-            .map(|(k, v)| (k.as_str().to_owned(), v))
-            .collect();
-        let mut event = SqsEvent::default();
-        event.records = vec![record];
+        let event = lambda_event(std::slice::from_ref(&m), &queue_url);
         let invocation = Invocation::with_budget(
             format!("bench-{invocations}"),
             Duration::from_secs(u64::from(schema::COPIER_TIMEOUT_SECS)),

@@ -18,6 +18,7 @@ use integration_tests::{emulator, unique};
 use meeting_hooks::aws::copies::{DynamoCopyStore, progress_of, status_of};
 use meeting_hooks::aws::objects::S3MultipartSink;
 use meeting_hooks::aws::queue::SqsJobQueue;
+use meeting_hooks::aws::queue::lambda_event;
 use meeting_hooks::copier::layout::{self, ObjectMeta};
 use meeting_hooks::copier::origin::HttpOrigin;
 use meeting_hooks::copier::parts::MIB;
@@ -969,19 +970,8 @@ async fn a_batch_from_sqs_reports_exactly_the_failing_record() {
             .send()
             .await
             .expect("receive");
-        for m in out.messages.unwrap_or_default() {
-            let mut r = SqsMessage::default();
-            r.message_id = m.message_id.clone();
-            r.receipt_handle = m.receipt_handle.clone();
-            r.body = m.body.clone();
-            r.attributes = m
-                .attributes
-                .unwrap_or_default()
-                .into_iter()
-                .map(|(k, v)| (k.as_str().to_owned(), v))
-                .collect();
-            event.records.push(r);
-        }
+        let received = lambda_event(&out.messages.unwrap_or_default(), &queue);
+        event.records.extend(received.records);
     }
     let broken_id = event
         .records
@@ -1216,22 +1206,8 @@ async fn the_backoff_shortens_the_real_messages_visibility_on_sqs() {
             .messages
             .unwrap_or_default()
     };
-    let to_event = |m: &aws_sdk_sqs::types::Message| {
-        let mut r = SqsMessage::default();
-        r.message_id = m.message_id.clone();
-        r.receipt_handle = m.receipt_handle.clone();
-        r.body = m.body.clone();
-        r.attributes = m
-            .attributes
-            .clone()
-            .unwrap_or_default()
-            .into_iter()
-            .map(|(k, v)| (k.as_str().to_owned(), v))
-            .collect();
-        let mut e = SqsEvent::default();
-        e.records.push(r);
-        e
-    };
+    let to_event =
+        |m: &aws_sdk_sqs::types::Message| lambda_event(std::slice::from_ref(m), &queue_url);
     let first = receive().await;
     assert_eq!(first.len(), 1);
     let returned_at = std::time::Instant::now();

@@ -10,7 +10,6 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_sqs::types::MessageSystemAttributeName;
 use futures::future::BoxFuture;
@@ -18,6 +17,7 @@ use integration_tests::faults::{Fault, Faults};
 use integration_tests::origin::{Route, TestOrigin};
 use integration_tests::{REGION, emulator, unique};
 use lambda_http::{Body, Request};
+use meeting_hooks::aws::queue::lambda_event;
 use meeting_hooks::aws::wiring;
 use meeting_hooks::copier::origin::{Lookup, SystemLookup};
 use meeting_hooks::copier::service::{Attempt, Done};
@@ -435,21 +435,10 @@ impl CopierRow {
             .unwrap_or_default()
             .into_iter()
             .next()?;
-        let mut record = SqsMessage::default();
-        record.message_id = m.message_id.clone();
-        record.receipt_handle = m.receipt_handle.clone();
-        record.body = m.body.clone();
-        record.attributes = m
-            .attributes
-            .unwrap_or_default()
-            .into_iter()
-            .map(|(k, v)| (k.as_str().to_owned(), v))
-            .collect();
-        let receive_count = record.attributes["ApproximateReceiveCount"]
+        let event = lambda_event(std::slice::from_ref(&m), &self.queue_url);
+        let receive_count = event.records[0].attributes["ApproximateReceiveCount"]
             .parse()
             .expect("count");
-        let mut event = SqsEvent::default();
-        event.records.push(record);
         let invocation = Invocation::with_budget(unique("invocation"), budget, Duration::ZERO);
         let response = handle_batch(&self.service, event, &invocation).await;
         let returned = !response.batch_item_failures.is_empty();

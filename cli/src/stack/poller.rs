@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::time::Duration;
 
-use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, MessageSystemAttributeName};
 
 /// Pulls batches forever; `handler` gets each batch.
@@ -40,7 +40,7 @@ where
             .iter()
             .filter_map(|m| Some((m.message_id.clone()?, m.receipt_handle.clone()?)))
             .collect();
-        let event = to_event(&messages, &queue_url);
+        let event = meeting_hooks::aws::queue::lambda_event(&messages, &queue_url);
         let response = handler(event).await;
         let failed: Vec<String> = response
             .batch_item_failures
@@ -69,42 +69,4 @@ where
             tracing::warn!(error = %aws_sdk_sqs::error::DisplayErrorContext(&e), "delete failed; messages will be redelivered");
         }
     }
-}
-
-/// Converts received messages into the event Lambda would deliver.
-pub fn to_event(messages: &[aws_sdk_sqs::types::Message], queue_url: &str) -> SqsEvent {
-    let arn = queue_arn(queue_url);
-    let mut event = SqsEvent::default();
-    event.records = messages
-        .iter()
-        .map(|m| {
-            let mut record = SqsMessage::default();
-            record.message_id = m.message_id.clone();
-            record.receipt_handle = m.receipt_handle.clone();
-            record.body = m.body.clone();
-            record.md5_of_body = m.md5_of_body.clone();
-            record.event_source = Some("aws:sqs".to_owned());
-            record.event_source_arn = Some(arn.clone());
-            record.aws_region = Some("us-east-1".to_owned());
-            record.attributes = m
-                .attributes
-                .as_ref()
-                .map(|a| {
-                    a.iter()
-                        .map(|(k, v)| (k.as_str().to_owned(), v.clone()))
-                        .collect()
-                })
-                .unwrap_or_default();
-            record
-        })
-        .collect();
-    event
-}
-
-/// `http://host/123456789012/name` → `arn:aws:sqs:us-east-1:123456789012:name`.
-fn queue_arn(queue_url: &str) -> String {
-    let mut parts = queue_url.trim_end_matches('/').rsplit('/');
-    let name = parts.next().unwrap_or("queue");
-    let account = parts.next().unwrap_or("000000000000");
-    format!("arn:aws:sqs:us-east-1:{account}:{name}")
 }

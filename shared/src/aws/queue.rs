@@ -3,7 +3,8 @@
 
 use std::time::Duration;
 
-use aws_sdk_sqs::types::MessageAttributeValue;
+use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
+use aws_sdk_sqs::types::{Message, MessageAttributeValue};
 
 use crate::copier::ports::{Requeue, RequeueError};
 use crate::ingest::ports::{JobQueue, QueueError};
@@ -96,4 +97,40 @@ impl Requeue for SqsJobQueue {
                 source,
             })
     }
+}
+
+/// The event the SQS event source mapping hands the copier for `messages` received from the
+/// queue at `queue_url` (the local stack's poller and the tests feed the handler this way).
+pub fn lambda_event(messages: &[Message], queue_url: &str) -> SqsEvent {
+    let arn = queue_arn(queue_url);
+    let mut event = SqsEvent::default();
+    event.records = messages
+        .iter()
+        .map(|m| {
+            let mut record = SqsMessage::default();
+            record.message_id = m.message_id.clone();
+            record.receipt_handle = m.receipt_handle.clone();
+            record.body = m.body.clone();
+            record.md5_of_body = m.md5_of_body.clone();
+            record.event_source = Some("aws:sqs".to_owned());
+            record.event_source_arn = Some(arn.clone());
+            record.aws_region = Some("us-east-1".to_owned());
+            record.attributes = m
+                .attributes
+                .iter()
+                .flatten()
+                .map(|(k, v)| (k.as_str().to_owned(), v.clone()))
+                .collect();
+            record
+        })
+        .collect();
+    event
+}
+
+/// `http://host/123456789012/name` → `arn:aws:sqs:us-east-1:123456789012:name`.
+fn queue_arn(queue_url: &str) -> String {
+    let mut parts = queue_url.trim_end_matches('/').rsplit('/');
+    let name = parts.next().unwrap_or("queue");
+    let account = parts.next().unwrap_or("000000000000");
+    format!("arn:aws:sqs:us-east-1:{account}:{name}")
 }
