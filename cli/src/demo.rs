@@ -40,7 +40,7 @@ impl DemoFile {
 }
 
 /// Deterministic pseudo-random bytes (xorshift): large enough to need several multipart parts.
-fn pseudo_random(len: usize, seed: u64) -> Bytes {
+pub fn pseudo_random(len: usize, seed: u64) -> Bytes {
     let mut x = seed | 1;
     let mut out = Vec::with_capacity(len);
     while out.len() < len {

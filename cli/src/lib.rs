@@ -6,6 +6,7 @@
 //! (`.local/stack.json`); AWS access comes from the standard environment.
 
 pub mod demo;
+pub mod demo_daily;
 pub mod ops;
 pub mod settings;
 pub mod stack;
@@ -35,6 +36,9 @@ pub enum Command {
         /// How long to wait for the copier.
         #[arg(long, default_value_t = 120)]
         wait_seconds: u64,
+        /// Which provider's meeting to play: `jaas` or `daily`.
+        #[arg(long, default_value = "jaas")]
+        provider: String,
     },
     /// Meeting settings answered to JaaS: app defaults and per-room overrides.
     Settings(settings::SettingsArgs),
@@ -74,7 +78,27 @@ pub enum Command {
 pub async fn run(cli: Cli, out: &mut impl Write) -> anyhow::Result<()> {
     match cli.command {
         Command::Up(args) => stack::up(args).await,
-        Command::Demo { wait_seconds } => {
+        Command::Demo {
+            wait_seconds,
+            provider,
+        } if provider == "daily" => {
+            let info = stack::info::StackInfo::read(&cli.target.stack_file)?;
+            writeln!(
+                out,
+                "playing a signed Daily meeting against {}",
+                info.api_base_url
+            )?;
+            let report =
+                demo_daily::run(&info, std::time::Duration::from_secs(wait_seconds), true).await?;
+            demo_daily::print_and_check(&report)
+        }
+        Command::Demo {
+            wait_seconds,
+            provider,
+        } => {
+            if provider != "jaas" {
+                anyhow::bail!("no demo for provider {provider:?} (jaas or daily)");
+            }
             let info = stack::info::StackInfo::read(&cli.target.stack_file)?;
             writeln!(
                 out,

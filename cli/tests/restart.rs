@@ -10,6 +10,8 @@ use meeting_hooks::schema::JOBS_QUEUE;
 const SECRETS: LocalSecrets<'static> = LocalSecrets {
     webhook_secret: "whsec_restart_test",
     authorization: "Bearer restart_test",
+    daily_webhook_secret: "cmVzdGFydA==",
+    daily_api_key: "restart_key",
 };
 
 #[tokio::test(flavor = "multi_thread")]

@@ -57,6 +57,8 @@ fn start_stack() -> (Up, StackInfo) {
             "e2e",
             "--sweep-interval-secs",
             "1",
+            "--reconcile-interval-secs",
+            "2",
         ])
         .arg("--emulator-port")
         .arg(free_port().to_string())
@@ -91,6 +93,59 @@ async fn up_demo_and_operator_commands_work_together() {
             .as_deref()
             .is_some_and(|u| u.starts_with("http://127.0.0.1:"))
     );
+
+    // The Daily meeting, through the same stack: every file byte for byte, one of them a
+    // recording whose webhook was never sent, found by reconciliation.
+    let daily = hooksctl::demo_daily::run(&info, Duration::from_secs(90), false)
+        .await
+        .expect("Daily demo runs");
+    hooksctl::demo_daily::print_and_check(&daily).expect("all Daily files copied intact");
+    let statuses: Vec<_> = daily.deliveries.iter().map(|d| d.status).collect();
+    assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
+    assert!(
+        daily.deliveries[0].answer.contains("\"ok\""),
+        "the creation test"
+    );
+    assert!(
+        daily
+            .deliveries
+            .iter()
+            .any(|d| d.answer.contains("duplicate"))
+    );
+    let sdk = info.sdk_config().await;
+    let events = meeting_hooks::aws::dynamodb(&sdk)
+        .scan()
+        .table_name(&info.tables.events)
+        .send()
+        .await
+        .expect("scan events");
+    let daily_items = events
+        .items()
+        .iter()
+        .filter(|i| {
+            i.get("provider")
+                .and_then(|v| v.as_s().ok())
+                .map(String::as_str)
+                == Some("daily")
+        })
+        .count();
+    assert_eq!(
+        daily_items, 9,
+        "nine distinct Daily events: the repeat stored once, the creation test not at all"
+    );
+    // A forged Daily request stores nothing.
+    let forged = reqwest::Client::new()
+        .post(format!("{}/webhooks/daily", info.api_base_url))
+        .header("x-webhook-signature", "AAAA")
+        .header(
+            "x-webhook-timestamp",
+            (meeting_hooks::respond::now_ms() / 1000).to_string(),
+        )
+        .body(r#"{"type":"meeting.started","id":"forged","payload":{}}"#)
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(forged.status().as_u16(), 401);
 
     // The demo meeting lands every file in local S3, byte for byte.
     let report = hooksctl::demo::run(&info, Duration::from_secs(90), false)
@@ -234,9 +289,12 @@ async fn up_demo_and_operator_commands_work_together() {
             key: "stuck-1".into(),
             event_type: "RECORDING_UPLOADED".into(),
             session_id: Some("stuck-session".into()),
-            fqn: None,
-            app_id: None,
-            customer_id: None,
+            provider: "jaas",
+            room_key: None,
+            room: None,
+            tenant: None,
+            account: None,
+            participant: None,
             timestamp_ms: 1,
             received_at_ms: 1,
             payload: StoredPayload::Inline(b"{}".to_vec()),
@@ -246,7 +304,7 @@ async fn up_demo_and_operator_commands_work_together() {
             link_error: None,
             notes: Vec::new(),
             conflict_of: None,
-            job_id: Some("stuck-1/recording".into()),
+            job_ids: vec!["stuck-1/recording".into()],
             job_state: Some(JobState::Sending { lease_until_ms: 1 }),
             job_message: Some(job),
             expires_at_secs: None,

@@ -4,7 +4,8 @@
 
 use libfuzzer_sys::fuzz_target;
 use meeting_hooks::jaas::model::JaasEvent;
-use meeting_hooks::jobs::{MAX_TIME_MS, plan_job};
+use meeting_hooks::jaas::plan_job;
+use meeting_hooks::jobs::MAX_TIME_MS;
 
 fuzz_target!(|input: (&[u8], i64)| {
     let (body, received) = input;

@@ -7,12 +7,18 @@
 pub mod aws;
 pub mod config;
 pub mod copier;
+pub mod facts;
 pub mod ingest;
-pub mod jaas;
 pub mod jobs;
+pub mod lenient;
 pub mod metrics;
+pub mod providers;
+pub mod reconcile;
 pub mod respond;
 pub mod schema;
 pub mod settings;
 pub mod sweep;
 pub mod telemetry;
+
+/// JaaS stays reachable at its old path for the settings service, which is JaaS's own.
+pub use providers::jaas;

@@ -42,22 +42,35 @@ pub fn init(service: &'static str) {
 }
 
 /// Builds the EMF document for one metric (public for tests and the local stack).
+///
+/// `dims` are the extra dimensions besides `Service`. A `Provider` among them adds a second
+/// dimension set: the metric is published both without it (the totals every existing alarm
+/// and dashboard row reads) and with it (per provider), from the one line.
 pub fn emf_line(
     namespace: &str,
     service: &str,
     name: &str,
     value: f64,
     unit: &str,
-    dimension: Option<(&str, &str)>,
+    dims: &[(&str, &str)],
     timestamp_ms: i64,
 ) -> String {
-    let mut dims = vec!["Service"];
     let mut doc = Map::new();
     doc.insert("Service".into(), Value::from(service));
-    if let Some((k, v)) = dimension {
-        dims.push(k);
-        doc.insert(k.into(), Value::from(v));
+    let mut without_provider = vec!["Service"];
+    let mut with_provider = vec!["Service"];
+    for (k, v) in dims {
+        doc.insert((*k).into(), Value::from(*v));
+        with_provider.push(k);
+        if *k != "Provider" {
+            without_provider.push(k);
+        }
     }
+    let sets = if with_provider.len() == without_provider.len() {
+        json!([without_provider])
+    } else {
+        json!([without_provider, with_provider])
+    };
     doc.insert(name.into(), json!(value));
     doc.insert(
         "_aws".into(),
@@ -65,7 +78,7 @@ pub fn emf_line(
             "Timestamp": timestamp_ms,
             "CloudWatchMetrics": [{
                 "Namespace": namespace,
-                "Dimensions": [dims],
+                "Dimensions": sets,
                 "Metrics": [{"Name": name, "Unit": unit}]
             }]
         }),
@@ -73,7 +86,7 @@ pub fn emf_line(
     Value::Object(doc).to_string()
 }
 
-fn emit(name: &str, value: f64, unit: &str, dimension: Option<(&str, &str)>) {
+fn emit(name: &str, value: f64, unit: &str, dims: &[(&str, &str)]) {
     RECORDED.with(|r| {
         if let Some(points) = r.borrow_mut().as_mut() {
             points.push((name.to_owned(), value));
@@ -88,7 +101,7 @@ fn emit(name: &str, value: f64, unit: &str, dimension: Option<(&str, &str)>) {
                 name,
                 value,
                 unit,
-                dimension,
+                dims,
                 crate::respond::now_ms()
             )
         );
@@ -97,32 +110,45 @@ fn emit(name: &str, value: f64, unit: &str, dimension: Option<(&str, &str)>) {
 
 /// A count.
 pub fn count(name: &str, value: f64) {
-    emit(name, value, "Count", None);
+    emit(name, value, "Count", &[]);
 }
 
-/// A count with one extra dimension (e.g. `EventType`).
-pub fn count_by(name: &str, value: f64, dimension: &str, dimension_value: &str) {
-    emit(name, value, "Count", Some((dimension, dimension_value)));
+/// A count with extra dimensions (e.g. `Provider`, `EventType`).
+pub fn count_by(name: &str, value: f64, dims: &[(&str, &str)]) {
+    emit(name, value, "Count", dims);
 }
 
 /// A value with a unit (`Bytes`, `Seconds`, `Milliseconds`).
 pub fn value(name: &str, value: f64, unit: &str) {
-    emit(name, value, unit, None);
+    emit(name, value, unit, &[]);
 }
 
-/// The counter for an ingest outcome.
-pub fn ingest_outcome(outcome: &IngestOutcome) {
+/// A value with a unit and extra dimensions.
+pub fn value_by(name: &str, value: f64, unit: &str, dims: &[(&str, &str)]) {
+    emit(name, value, unit, dims);
+}
+
+/// The counter for an ingest outcome, per provider.
+pub fn ingest_outcome(provider: &str, outcome: &IngestOutcome) {
+    let p = ("Provider", provider);
     match outcome {
-        IngestOutcome::Stored | IngestOutcome::StoredWithNotes { .. } => count("EventsStored", 1.0),
-        IngestOutcome::Duplicate => count("Duplicates", 1.0),
-        IngestOutcome::Conflict => count("Conflicts", 1.0),
-        IngestOutcome::Quarantined { .. } => count("Quarantined", 1.0),
-        IngestOutcome::Unauthorized(e) => count_by("SignatureFailures", 1.0, "Reason", e.code()),
-        IngestOutcome::TooLarge { .. } => count("TooLarge", 1.0),
-        IngestOutcome::MethodNotAllowed => count("MethodNotAllowed", 1.0),
-        IngestOutcome::InProgress => count("InProgress", 1.0),
-        IngestOutcome::StorageUnavailable => count("StorageFailures", 1.0),
-        IngestOutcome::QueueUnavailable => count("QueueFailures", 1.0),
+        IngestOutcome::Stored | IngestOutcome::StoredWithNotes { .. } => {
+            count_by("EventsStored", 1.0, &[p])
+        }
+        IngestOutcome::Duplicate => count_by("Duplicates", 1.0, &[p]),
+        IngestOutcome::Conflict => count_by("Conflicts", 1.0, &[p]),
+        IngestOutcome::Quarantined { .. } => count_by("Quarantined", 1.0, &[p]),
+        IngestOutcome::Probe => count_by("Probes", 1.0, &[p]),
+        // Not a provider we serve: no Provider dimension from a caller-chosen path.
+        IngestOutcome::UnknownProvider => count("UnknownProvider", 1.0),
+        IngestOutcome::Unauthorized(e) => {
+            count_by("SignatureFailures", 1.0, &[p, ("Reason", e.code)])
+        }
+        IngestOutcome::TooLarge { .. } => count_by("TooLarge", 1.0, &[p]),
+        IngestOutcome::MethodNotAllowed => count_by("MethodNotAllowed", 1.0, &[p]),
+        IngestOutcome::InProgress => count_by("InProgress", 1.0, &[p]),
+        IngestOutcome::StorageUnavailable => count_by("StorageFailures", 1.0, &[p]),
+        IngestOutcome::QueueUnavailable => count_by("QueueFailures", 1.0, &[p]),
     }
 }
 
@@ -138,7 +164,7 @@ mod tests {
             "Duplicates",
             1.0,
             "Count",
-            Some(("EventType", "X")),
+            &[("Provider", "daily"), ("EventType", "X")],
             5,
         );
         let v: Value = serde_json::from_str(&line).expect("json");
@@ -148,6 +174,11 @@ mod tests {
             v["_aws"]["CloudWatchMetrics"][0]["Dimensions"][0],
             json!(["Service", "EventType"])
         );
+        assert_eq!(
+            v["_aws"]["CloudWatchMetrics"][0]["Dimensions"][1],
+            json!(["Service", "Provider", "EventType"])
+        );
+        assert_eq!(v["Provider"], "daily");
         assert_eq!(v["_aws"]["CloudWatchMetrics"][0]["Namespace"], "NS");
     }
 }

@@ -66,7 +66,15 @@ pub struct TableSpec {
 /// Attribute names of the events table.
 pub mod event_attr {
     pub const KEY: &str = "idempotencyKey";
+    /// The provider that sent the event (`jaas`, `daily`, ...). Items written before the
+    /// provider seam have none: they are JaaS's.
+    pub const PROVIDER: &str = "provider";
     pub const EVENT_TYPE: &str = "eventType";
+    /// The room's name as the provider shows it (`fqn` is its identity across tenants).
+    pub const ROOM: &str = "room";
+    /// Participant facts of participant events: a map of `participantId`, `userId`, `name`,
+    /// `moderator`, each present when the provider says.
+    pub const PARTICIPANT: &str = "participant";
     pub const SESSION_ID: &str = "sessionId";
     pub const SESSION_SORT: &str = "sessionSort";
     pub const ROOM_FQN: &str = "roomFqn";

@@ -16,7 +16,7 @@ use tracing::{error, info, instrument, warn};
 
 use crate::config::{self, ConfigError, Env};
 use crate::ingest::ports::{EventStore, JobQueue, PendingJob, PendingJobs, QueueError, StoreError};
-use crate::jobs::decode_job;
+use crate::jobs::decode_jobs;
 use crate::metrics;
 
 /// Jobs asked for per index query.
@@ -191,8 +191,8 @@ impl<S: EventStore + PendingJobs, Q: JobQueue> SweepService<S, Q> {
             report.skipped = report.skipped.saturating_add(1);
             return Ok(());
         }
-        let job = match pending.job_message.as_deref().map(decode_job) {
-            Some(Ok(job)) => job,
+        let jobs = match pending.job_message.as_deref().map(decode_jobs) {
+            Some(Ok(jobs)) => jobs,
             Some(Err(e)) => {
                 // Claimed, so it leaves the front of the index for one lease: it never blocks
                 // the others, and comes back for whoever can read it.
@@ -208,22 +208,24 @@ impl<S: EventStore + PendingJobs, Q: JobQueue> SweepService<S, Q> {
                 return Ok(());
             }
         };
-        if let Err(source) = self.queue.enqueue(&job).await {
-            if let Err(e) = self.store.release_enqueue(&pending.key).await {
-                warn!(error = %e, "could not release the enqueue lease; it runs out instead");
+        for job in &jobs {
+            if let Err(source) = self.queue.enqueue(job).await {
+                if let Err(e) = self.store.release_enqueue(&pending.key).await {
+                    warn!(error = %e, "could not release the enqueue lease; it runs out instead");
+                }
+                return Err(SweepError::Queue {
+                    enqueued: report.enqueued,
+                    source,
+                });
             }
-            return Err(SweepError::Queue {
-                enqueued: report.enqueued,
-                source,
-            });
+            warn!(job_id = %job.job_id, kind = job.kind.as_str(), "job never queued by ingest: enqueued by the sweeper");
         }
         if let Err(e) = self.store.mark_queued(&pending.key).await {
-            // On the queue already; at worst the next run sends it again after the lease and
-            // the copier's exactly-once state absorbs the duplicate.
-            warn!(error = %e, job_id = %job.job_id, "job enqueued but not marked queued");
+            // On the queue already; at worst the next run sends them again after the lease
+            // and the copier's exactly-once state absorbs the duplicates.
+            warn!(error = %e, "jobs enqueued but not marked queued");
         }
         report.enqueued = report.enqueued.saturating_add(1);
-        warn!(job_id = %job.job_id, kind = job.kind.as_str(), "job never queued by ingest: enqueued by the sweeper");
         Ok(())
     }
 }
@@ -252,7 +254,8 @@ mod tests {
         EventRecord, JobState, PendingCursor, PendingPage, PutOutcome, QuarantineRecord,
     };
     use crate::jaas::JaasEvent;
-    use crate::jobs::{CopyJob, plan_job};
+    use crate::jaas::plan_job;
+    use crate::jobs::CopyJob;
 
     #[derive(Debug, Clone)]
     struct Item {

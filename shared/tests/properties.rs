@@ -12,10 +12,11 @@ use http::{HeaderMap, HeaderValue};
 use meeting_hooks::copier::policy::{HostPattern, SourcePolicy, check_ip};
 use meeting_hooks::copier::ports::ContentRange;
 use meeting_hooks::jaas::model::JaasEvent;
+use meeting_hooks::jaas::plan_job;
 use meeting_hooks::jaas::signature::{
     JaasVerifier, SIGNATURE_HEADER, SignatureError, SignatureHeader, signature_header,
 };
-use meeting_hooks::jobs::{Link, MAX_TIME_MS, plan_job};
+use meeting_hooks::jobs::{Link, MAX_TIME_MS};
 use meeting_hooks::settings::model::Settings;
 use proptest::prelude::*;
 use secrecy::SecretString;
@@ -165,7 +166,7 @@ proptest! {
         let job = plan_job(&event, "k", received)
             .expect("a link is present")
             .expect("a file event plans a job");
-        prop_assert_eq!(job.link.expose(), link.as_str());
+        prop_assert_eq!(job.url().expect("url").expose(), link.as_str());
         prop_assert!((0..=MAX_TIME_MS).contains(&job.link_expires_at));
         // A segment's duration is computed (end - start): never negative, never wrapped.
         if kind == "VIDEO_SEGMENT_UPLOADED" && let Some(d) = job.meta.duration_sec {

@@ -285,7 +285,7 @@ fn child(args: &[String]) {
             job_id: unique("bench"),
             provider: "jaas".into(),
             kind: FileKind::Recording,
-            link: Link::new(url.clone()),
+            file: meeting_hooks::facts::FileSource::Url(Link::new(url.clone())),
             link_expires_at: now + 3_600_000,
             source: SourceEvent {
                 stored_key: unique("bench-event"),

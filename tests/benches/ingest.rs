@@ -18,9 +18,9 @@ use http::{HeaderMap, HeaderValue, Method};
 use integration_tests::emulator;
 use meeting_hooks::aws::{blobs::S3BlobStore, events::DynamoEventStore, queue::SqsJobQueue};
 use meeting_hooks::ingest::{IngestConfig, IngestService};
+use meeting_hooks::jaas::plan_job;
 use meeting_hooks::jaas::signature::signature_header;
 use meeting_hooks::jaas::{JaasEvent, JaasVerifier, catalogue};
-use meeting_hooks::jobs::plan_job;
 use meeting_hooks::schema;
 use secrecy::SecretString;
 
@@ -201,9 +201,13 @@ async fn aws_calls() {
         };
         let h = deliver(&body);
         counter.take();
-        let first = svc.handle(&Method::POST, &h, body.as_bytes(), now).await;
+        let first = svc
+            .handle("jaas", &Method::POST, &h, body.as_bytes(), now)
+            .await;
         let first_calls = fmt(&counter.take());
-        let dup = svc.handle(&Method::POST, &h, body.as_bytes(), now).await;
+        let dup = svc
+            .handle("jaas", &Method::POST, &h, body.as_bytes(), now)
+            .await;
         let dup_calls = fmt(&counter.take());
         let kind = match plan_job(&JaasEvent::parse(body.as_bytes()).expect("parses"), "k", 0) {
             Ok(Some(j)) => format!("{} ({})", ex.section, j.kind.as_str()),
@@ -226,9 +230,13 @@ async fn aws_calls() {
         .replace("c2b42ad3d-12a6-5908-cf38-f21ae2451fc0", "bench-recovery");
     let h = deliver(&body);
     counter.take();
-    let failed = broken.handle(&Method::POST, &h, body.as_bytes(), now).await;
+    let failed = broken
+        .handle("jaas", &Method::POST, &h, body.as_bytes(), now)
+        .await;
     let failed_calls = fmt(&counter.take());
-    let retry = svc.handle(&Method::POST, &h, body.as_bytes(), now).await;
+    let retry = svc
+        .handle("jaas", &Method::POST, &h, body.as_bytes(), now)
+        .await;
     let retry_calls = fmt(&counter.take());
     println!("RECORDING_UPLOADED, SQS down:   {failed:?}: {failed_calls}");
     println!("RECORDING_UPLOADED, retry:      {retry:?}: {retry_calls}");

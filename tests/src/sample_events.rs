@@ -19,8 +19,9 @@
 use std::collections::HashSet;
 
 use meeting_hooks::jaas::catalogue::{self, CATALOGUE};
+use meeting_hooks::jaas::plan_job;
 use meeting_hooks::jaas::{JaasEvent, signature};
-use meeting_hooks::jobs::{CopyJob, plan_job};
+use meeting_hooks::jobs::CopyJob;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 

@@ -238,7 +238,7 @@ fn job(kind: FileKind, link: &str) -> CopyJob {
         job_id: unique("job"),
         provider: "jaas".into(),
         kind,
-        link: Link::new(link),
+        file: meeting_hooks::facts::FileSource::Url(Link::new(link)),
         link_expires_at: now + 3_600_000,
         source: SourceEvent {
             stored_key: unique("event"),
@@ -1011,7 +1011,7 @@ async fn unsupported_job_versions_are_recorded_and_acknowledged_unreadable_ones_
     let (service, _) = f.service();
     let handler = JobHandler::new(service, MemoryQueue::new(), RetryBackoff::default());
     let future = job(FileKind::Chat, "https://8x8.vc/x");
-    let body = future.to_json().replacen("\"v\":1", "\"v\":99", 1);
+    let body = future.to_json().replacen("\"v\":2", "\"v\":99", 1);
     let event = sqs_event(&[("m-v99", body, 1), ("m-junk", "not json".into(), 1)]);
     let response = handle_batch(&handler, event, &invocation(60)).await;
     let failed: Vec<_> = response

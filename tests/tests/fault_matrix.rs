@@ -252,7 +252,7 @@ async fn sqs_failing_after_the_write_with_no_retry_is_enqueued_by_the_sweeper_ex
     assert_eq!((items.len(), jobs.len()), (1, 1), "stored once, one job");
     assert_eq!(jobs[0].source.stored_key, key);
     assert_eq!(
-        jobs[0].link.expose(),
+        jobs[0].url().expect("url").expose(),
         "https://8x8.vc/recordings/r.mp4?sig=secret"
     );
     assert_eq!(job_state(&items[0]), Some("queued"));
@@ -384,7 +384,7 @@ fn copy_job(link: &str) -> CopyJob {
         job_id: unique("job"),
         provider: "jaas".into(),
         kind: FileKind::Recording,
-        link: Link::new(link),
+        file: meeting_hooks::facts::FileSource::Url(Link::new(link)),
         link_expires_at: now + 3_600_000,
         source: SourceEvent {
             stored_key: unique("event"),

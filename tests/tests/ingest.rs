@@ -93,6 +93,7 @@ fn signed(body: &str) -> Request {
 
 fn signed_at(body: &str, t: i64) -> Request {
     ::http::Request::builder()
+        .uri("/webhooks/jaas")
         .method("POST")
         .uri("/webhooks/jaas")
         .header("content-type", "application/json")
@@ -299,7 +300,10 @@ async fn a_broken_sibling_field_still_yields_its_copy_job() {
     assert!(s(item, a::DATA_ERROR).is_some(), "still flagged");
     let jobs = stack.jobs().await;
     assert_eq!(jobs.len(), 1);
-    assert_eq!(jobs[0].link.expose(), "https://x.example/rec.mp4?sig=1");
+    assert_eq!(
+        jobs[0].url().expect("url").expose(),
+        "https://x.example/rec.mp4?sig=1"
+    );
 }
 
 #[tokio::test]
@@ -376,6 +380,7 @@ async fn a_crash_between_write_and_send_is_recovered_once_the_lease_runs_out() {
     let cut = tokio::time::timeout(
         Duration::from_secs(5),
         crashed.handle(
+            "jaas",
             &::http::Method::POST,
             signed(&body).headers(),
             body.as_bytes(),
@@ -391,6 +396,7 @@ async fn a_crash_between_write_and_send_is_recovered_once_the_lease_runs_out() {
     // A retry inside the lease is told to come back: the first writer may still send.
     let early = svc
         .handle(
+            "jaas",
             &::http::Method::POST,
             req.headers(),
             body.as_bytes(),
@@ -402,6 +408,7 @@ async fn a_crash_between_write_and_send_is_recovered_once_the_lease_runs_out() {
     // After the lease the retry takes over and enqueues.
     let late = svc
         .handle(
+            "jaas",
             &::http::Method::POST,
             req.headers(),
             body.as_bytes(),
@@ -412,6 +419,7 @@ async fn a_crash_between_write_and_send_is_recovered_once_the_lease_runs_out() {
     assert_eq!(stack.jobs().await.len(), 1);
     let again = svc
         .handle(
+            "jaas",
             &::http::Method::POST,
             req.headers(),
             body.as_bytes(),
@@ -450,6 +458,7 @@ async fn a_crash_between_write_and_send_with_no_retry_is_swept_after_the_lease()
     let cut = tokio::time::timeout(
         Duration::from_secs(5),
         crashed.handle(
+            "jaas",
             &::http::Method::POST,
             signed(&body).headers(),
             body.as_bytes(),
@@ -494,6 +503,7 @@ async fn forged_stale_and_unsigned_requests_store_nothing() {
     let now = now_ms() / 1000;
 
     let forged = ::http::Request::builder()
+        .uri("/webhooks/jaas")
         .method("POST")
         .header(
             "x-jaas-signature",
@@ -503,6 +513,7 @@ async fn forged_stale_and_unsigned_requests_store_nothing() {
         .expect("request");
     let stale = signed_at(&body, now - 301);
     let unsigned = ::http::Request::builder()
+        .uri("/webhooks/jaas")
         .method("POST")
         .body(Body::Text(body.clone()))
         .expect("request");
@@ -810,6 +821,7 @@ async fn wrong_method_is_refused_with_a_reason() {
     let svc = stack.service(&[]);
     for method in ["GET", "PUT", "DELETE"] {
         let req = ::http::Request::builder()
+            .uri("/webhooks/jaas")
             .method(method)
             .body(Body::Empty)
             .expect("request");

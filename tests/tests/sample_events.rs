@@ -270,7 +270,11 @@ fn copier_samples_are_sqs_events_with_decodable_jobs() {
         );
         assert_eq!(record.event_source_arn.as_deref(), Some(JOBS_QUEUE_ARN));
         assert_eq!(record.event_source.as_deref(), Some("aws:sqs"));
-        assert!(job.link.expose().starts_with("https://"), "{}", job.job_id);
+        assert!(
+            job.url().expect("url").expose().starts_with("https://"),
+            "{}",
+            job.job_id
+        );
         assert!(job.job_id.ends_with(&format!("/{}", job.kind.as_str())));
         // The per-kind file carries the same single job.
         let single = sqs(&sample_events::copier_file(job.kind.as_str()));

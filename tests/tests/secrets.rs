@@ -3,7 +3,6 @@
 //! `IngestConfig::from_env`), with the shapes the template's secret goes through.
 
 use std::collections::HashMap;
-use std::time::Duration;
 
 use integration_tests::{emulator, unique};
 use meeting_hooks::aws::secrets::{self, SecretsError};
@@ -59,7 +58,7 @@ async fn ingest_config_reads_rotating_secrets_and_token_from_secrets_manager() {
     .await;
     // A stale plain variable must lose against the secret.
     let base = base_env(&[
-        ("JAAS_SECRETS_ARN", arn.as_str()),
+        ("PROVIDER_SECRETS_ARN", arn.as_str()),
         ("JAAS_WEBHOOK_SECRETS", "whsec_stale_plain_variable"),
     ]);
     let env = secrets::env_with_secrets(&emulator().sdk, base)
@@ -77,7 +76,9 @@ async fn ingest_config_reads_rotating_secrets_and_token_from_secrets_manager() {
     for secret in ["whsec_new", "whsec_old"] {
         let h = signed_headers(secret, now, body, "Bearer from-secrets-manager");
         config
-            .verifier
+            .providers
+            .get("jaas")
+            .expect("jaas served")
             .verify(&h, body, now)
             .unwrap_or_else(|e| panic!("{secret}: {e}"));
     }
@@ -87,19 +88,34 @@ async fn ingest_config_reads_rotating_secrets_and_token_from_secrets_manager() {
         body,
         "Bearer from-secrets-manager",
     );
-    assert!(config.verifier.verify(&stale, body, now).is_err());
+    assert!(
+        config
+            .providers
+            .get("jaas")
+            .expect("jaas")
+            .verify(&stale, body, now)
+            .is_err()
+    );
     let wrong_token = signed_headers("whsec_new", now, body, "Bearer other");
-    assert!(config.verifier.verify(&wrong_token, body, now).is_err());
-    assert_eq!(config.verifier.tolerance(), Duration::from_secs(86_400));
+    assert!(
+        config
+            .providers
+            .get("jaas")
+            .expect("jaas")
+            .verify(&wrong_token, body, now)
+            .is_err()
+    );
+    assert_eq!(config.providers.max_tolerance_secs(), 86_400);
 }
 
 #[tokio::test]
 async fn fresh_deployment_without_webhook_secret_fails_start_with_the_variable_name() {
     // What the template creates before the operator pastes the console's whsec_ secret.
     let arn = create_secret(r#"{"webhookSecrets":"","authorization":"generatedToken123"}"#).await;
-    let env = secrets::env_with_secrets(&emulator().sdk, base_env(&[("JAAS_SECRETS_ARN", &arn)]))
-        .await
-        .expect("secret read");
+    let env =
+        secrets::env_with_secrets(&emulator().sdk, base_env(&[("PROVIDER_SECRETS_ARN", &arn)]))
+            .await
+            .expect("secret read");
     assert_eq!(
         env.get("JAAS_AUTHORIZATION").as_deref(),
         Some("generatedToken123")
@@ -120,7 +136,7 @@ async fn without_secrets_arn_the_plain_variables_apply_and_nothing_is_fetched() 
         base_env(&[("JAAS_WEBHOOK_SECRETS", "whsec_plain")]),
     )
     .await
-    .expect("no fetch without JAAS_SECRETS_ARN");
+    .expect("no fetch without PROVIDER_SECRETS_ARN");
     assert!(env.overlay.names().is_empty());
     assert_eq!(
         env.get("JAAS_WEBHOOK_SECRETS").as_deref(),
@@ -136,7 +152,7 @@ async fn unreadable_secrets_stop_the_start_with_a_reason_and_no_value() {
         "arn:aws:secretsmanager:us-east-1:123456789012:secret:{}",
         unique("absent")
     );
-    let err = secrets::env_with_secrets(&emu.sdk, base_env(&[("JAAS_SECRETS_ARN", &missing)]))
+    let err = secrets::env_with_secrets(&emu.sdk, base_env(&[("PROVIDER_SECRETS_ARN", &missing)]))
         .await
         .expect_err("absent secret");
     assert!(matches!(err, SecretsError::Fetch { .. }), "{err}");
@@ -147,7 +163,7 @@ async fn unreadable_secrets_stop_the_start_with_a_reason_and_no_value() {
     );
 
     let typo = create_secret(r#"{"webhookSecret":"whsec_typo_leak"}"#).await;
-    let err = secrets::env_with_secrets(&emu.sdk, base_env(&[("JAAS_SECRETS_ARN", &typo)]))
+    let err = secrets::env_with_secrets(&emu.sdk, base_env(&[("PROVIDER_SECRETS_ARN", &typo)]))
         .await
         .expect_err("unknown key");
     assert!(matches!(err, SecretsError::Malformed { .. }), "{err}");
@@ -165,7 +181,7 @@ async fn unreadable_secrets_stop_the_start_with_a_reason_and_no_value() {
         .expect("create binary secret")
         .arn
         .expect("arn");
-    let err = secrets::env_with_secrets(&emu.sdk, base_env(&[("JAAS_SECRETS_ARN", &binary)]))
+    let err = secrets::env_with_secrets(&emu.sdk, base_env(&[("PROVIDER_SECRETS_ARN", &binary)]))
         .await
         .expect_err("binary secret");
     assert!(matches!(err, SecretsError::NotText { .. }), "{err}");

@@ -22,6 +22,7 @@ const INGEST: &str = "webhook-ingest";
 const SETTINGS_FN: &str = "settings-provisioning";
 const COPIER: &str = "recording-copier";
 const SWEEPER: &str = "event-sweeper";
+const RECONCILER: &str = "recording-reconciler";
 
 fn template_text() -> &'static str {
     static TEXT: OnceLock<String> = OnceLock::new();
@@ -177,7 +178,7 @@ fn every_function_builds_a_binary_of_this_workspace_for_lambda_arm64() {
     let bins = workspace_binaries();
     let root = workspace_root();
     let functions = resources_of("AWS::Serverless::Function");
-    assert_eq!(functions.len(), 4);
+    assert_eq!(functions.len(), 5);
     let mut built = BTreeSet::new();
     for (id, f) in functions {
         assert_eq!(
@@ -224,7 +225,8 @@ fn every_function_builds_a_binary_of_this_workspace_for_lambda_arm64() {
             INGEST.to_owned(),
             SETTINGS_FN.to_owned(),
             COPIER.to_owned(),
-            SWEEPER.to_owned()
+            SWEEPER.to_owned(),
+            RECONCILER.to_owned()
         ])
     );
 }
@@ -373,7 +375,7 @@ fn job_queue_and_event_source_fit_the_copier() {
     let max_receive = number(&redrive["maxReceiveCount"]);
     assert!(max_receive >= 2, "a job gets retries before the DLQ");
     // Every retry happens while the link still works (a recording link lives 24 h).
-    let link_validity_s = FileKind::Recording.default_validity_ms() / 1000;
+    let link_validity_s = meeting_hooks::jaas::files::validity_ms(FileKind::Recording) / 1000;
     assert!(
         max_receive * visibility <= link_validity_s,
         "{max_receive} attempts x {visibility} s outlast the link's {link_validity_s} s"
@@ -453,7 +455,7 @@ fn job_queue_and_event_source_fit_the_copier() {
 
 #[test]
 fn routes_and_environment_follow_the_functions_contract() {
-    let expected: [(&str, &str, &[&str]); 4] = [
+    let expected: [(&str, &str, &[&str]); 6] = [
         (
             INGEST,
             "/webhooks/jaas",
@@ -461,7 +463,7 @@ fn routes_and_environment_follow_the_functions_contract() {
                 "EVENTS_TABLE",
                 "JOBS_QUEUE_URL",
                 "PAYLOAD_BUCKET",
-                "JAAS_SECRETS_ARN",
+                "PROVIDER_SECRETS_ARN",
                 "SIGNATURE_TOLERANCE_SECONDS",
                 "MAX_BODY_BYTES",
                 "ENQUEUE_LEASE_SECONDS",
@@ -474,7 +476,7 @@ fn routes_and_environment_follow_the_functions_contract() {
             &[
                 "SETTINGS_TABLE",
                 "ALLOWED_APP_IDS",
-                "JAAS_SECRETS_ARN",
+                "PROVIDER_SECRETS_ARN",
                 "SIGNATURE_TOLERANCE_SECONDS",
                 "SETTINGS_CACHE_TTL_SECONDS",
                 "SETTINGS_DEFAULT",
@@ -490,6 +492,8 @@ fn routes_and_environment_follow_the_functions_contract() {
                 "COPIES_TABLE",
                 "RECORDINGS_BUCKET",
                 "ALLOWED_SOURCE_HOSTS",
+                "DAILY_SOURCE_HOSTS",
+                "PROVIDER_SECRETS_ARN",
                 "COPY_PART_SIZE_MIB",
                 "COPY_MAX_PARTS_IN_FLIGHT",
                 "COPY_LEASE_SECONDS",
@@ -512,6 +516,32 @@ fn routes_and_environment_follow_the_functions_contract() {
                 "SWEEP_MAX_JOBS",
             ],
         ),
+        // Every other provider's route goes to the same function.
+        (
+            INGEST,
+            "/webhooks/{provider}",
+            &[
+                "EVENTS_TABLE",
+                "JOBS_QUEUE_URL",
+                "PAYLOAD_BUCKET",
+                "PROVIDER_SECRETS_ARN",
+                "SIGNATURE_TOLERANCE_SECONDS",
+                "MAX_BODY_BYTES",
+                "ENQUEUE_LEASE_SECONDS",
+                "EVENT_RETENTION_DAYS",
+            ],
+        ),
+        (
+            RECONCILER,
+            "",
+            &[
+                "COPIES_TABLE",
+                "JOBS_QUEUE_URL",
+                "PROVIDER_SECRETS_ARN",
+                "RECONCILE_LOOK_BACK_MINUTES",
+                "RECONCILE_GRACE_SECONDS",
+            ],
+        ),
     ];
     for (binary, path, vars) in expected {
         let f = function(binary);
@@ -525,9 +555,12 @@ fn routes_and_environment_follow_the_functions_contract() {
                 .as_mapping()
                 .expect("events")
                 .values()
-                .filter(|e| e["Type"].as_str() == Some("HttpApi"))
+                .filter(|e| {
+                    e["Type"].as_str() == Some("HttpApi")
+                        && e["Properties"]["Path"].as_str() == Some(path)
+                })
                 .collect();
-            assert_eq!(routes.len(), 1, "{binary}: one route");
+            assert_eq!(routes.len(), 1, "{binary}: one route for {path}");
             let r = &routes[0]["Properties"];
             assert_eq!(r["Method"].as_str(), Some("POST"), "{binary}");
             assert_eq!(r["Path"].as_str(), Some(path), "{binary}");
@@ -548,6 +581,7 @@ fn routes_and_environment_follow_the_functions_contract() {
             );
             // The output the operator pastes into the JaaS console ends in this route.
             let outputs = template()["Outputs"].as_mapping().expect("Outputs");
+            let path = path.replace("{provider}", "daily");
             assert!(
                 outputs
                     .values()
@@ -557,8 +591,8 @@ fn routes_and_environment_follow_the_functions_contract() {
                 "{binary}: no output URL ending in {path}"
             );
         }
-        if let Some(secret) = env.get("JAAS_SECRETS_ARN") {
-            let id = ref_of(secret).expect("JAAS_SECRETS_ARN: !Ref <secret>");
+        if let Some(secret) = env.get("PROVIDER_SECRETS_ARN") {
+            let id = ref_of(secret).expect("PROVIDER_SECRETS_ARN: !Ref <secret>");
             assert_eq!(
                 resource(id)["Type"].as_str(),
                 Some("AWS::SecretsManager::Secret")
@@ -670,6 +704,12 @@ fn every_function_config_accepts_the_template_environment() {
         .expect("recording-copier starts");
     let sweeper = meeting_hooks::sweep::SweepConfig::from_env(&template_env(SWEEPER))
         .expect("event-sweeper starts");
+    let reconcile = meeting_hooks::reconcile::ReconcileConfig::from_env(&template_env(RECONCILER))
+        .expect("recording-reconciler starts");
+    assert_eq!(
+        reconcile.look_back,
+        std::time::Duration::from_secs(24 * 3600)
+    );
     assert_eq!(
         sweeper.enqueue_lease, config.enqueue_lease,
         "the sweeper takes the lease ingest takes"
@@ -774,7 +814,16 @@ fn each_function_has_exactly_the_permissions_it_needs() {
             ("sqs:SendMessage", "GetAtt:JobsQueue.Arn"),
         ])
     );
-    // Copier: multipart upload into the recordings bucket, its own copy state, and on its own
+    // Reconciler: reads copy states (is there one?), sends jobs, reads its secret (Daily's key).
+    assert_eq!(
+        grants(RECONCILER),
+        set(&[
+            ("dynamodb:GetItem", "GetAtt:CopiesTable.Arn"),
+            ("secretsmanager:GetSecretValue", "Ref:JaasSecret"),
+            ("sqs:SendMessage", "GetAtt:JobsQueue.Arn"),
+        ])
+    );
+    // Copier (its secret: provider API keys, for Daily's access links): multipart upload into the recordings bucket, its own copy state, and on its own
     // queue the retry backoff and continuations; nothing on the events or settings tables, no
     // secrets. (SAM adds the SQS poller permissions for the
     // event source itself.)
@@ -792,6 +841,7 @@ fn each_function_has_exactly_the_permissions_it_needs() {
                 "Sub:${RecordingsBucket.Arn}/*"
             ),
             ("s3:PutObject", "Sub:${RecordingsBucket.Arn}/*"),
+            ("secretsmanager:GetSecretValue", "Ref:JaasSecret"),
             ("sqs:ChangeMessageVisibility", "GetAtt:JobsQueue.Arn"),
             ("sqs:SendMessage", "GetAtt:JobsQueue.Arn"),
         ])
@@ -894,7 +944,12 @@ fn dashboard_shows_every_metric_with_its_full_dimension_set() {
                 // SEARCH must name the full dimension schema of what it searches.
                 for (metric, dim) in EXTRA_DIMENSION {
                     if expr.contains(&format!("MetricName=\"{metric}\"")) {
-                        assert!(expr.contains(&format!("{{{ns},{dim},Service}}")), "{expr}");
+                        // Published with and without the Provider dimension.
+                        assert!(
+                            expr.contains(&format!("{{{ns},{dim},Service}}"))
+                                || expr.contains(&format!("{{{ns},Provider,{dim},Service}}")),
+                            "{expr}"
+                        );
                         searched.insert(*metric);
                     }
                 }
@@ -909,6 +964,10 @@ fn dashboard_shows_every_metric_with_its_full_dimension_set() {
             let mut want = BTreeSet::from(["Service"]);
             if let Some((_, d)) = EXTRA_DIMENSION.iter().find(|(m, _)| *m == metric) {
                 want.insert(*d);
+            }
+            // Provider metrics are published with and without their Provider dimension.
+            if dims.contains("Provider") {
+                want.insert("Provider");
             }
             assert_eq!(dims, want, "{metric}: dimension set");
             shown.insert(metric);
@@ -934,6 +993,9 @@ fn dashboard_shows_every_metric_with_its_full_dimension_set() {
         "CopyDuration",
         "CopyFailures",
         "LinkSecondsLeftAtStart",
+        "FilesReconciled",
+        "ProviderFileErrors",
+        "LinksResolved",
     ] {
         assert!(all.contains(metric), "dashboard lacks {metric}");
     }

@@ -8,7 +8,8 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use meeting_hooks::aws::copies::status_of;
 use meeting_hooks::copier::state::CopyStatus;
 use meeting_hooks::jaas::JaasEvent;
-use meeting_hooks::jobs::{CopyJob, LinkPolicy, plan_job_with};
+use meeting_hooks::jaas::plan_job_with;
+use meeting_hooks::jobs::{CopyJob, LinkPolicy};
 use meeting_hooks::schema::{copy_attr as c, event_attr as a};
 
 use super::target::Target;

@@ -43,7 +43,8 @@ impl Router {
 
     async fn dispatch(&self, req: hyper::Request<hyper::body::Incoming>) -> Response<Body> {
         let (parts, body) = req.into_parts();
-        let Some((_, handler)) = self.routes.iter().find(|(p, _)| p == parts.uri.path()) else {
+        let path = parts.uri.path();
+        let Some((_, handler)) = self.routes.iter().find(|(p, _)| matches(p, path)) else {
             return meeting_hooks::respond::error(404, "not_found", "no such route");
         };
         let bytes = match Limited::new(body, GATEWAY_BODY_LIMIT).collect().await {
@@ -62,6 +63,21 @@ impl Router {
             Body::Binary(bytes.to_vec())
         };
         handler(Request::from_parts(parts, body)).await
+    }
+}
+
+/// Whether `path` matches a route pattern, where a `{name}` segment matches any one segment
+/// (as an HTTP API route `/webhooks/{provider}` does).
+fn matches(pattern: &str, path: &str) -> bool {
+    let mut pat = pattern.split('/');
+    let mut got = path.split('/');
+    loop {
+        match (pat.next(), got.next()) {
+            (None, None) => return true,
+            (Some(p), Some(g)) if p.starts_with('{') && p.ends_with('}') && !g.is_empty() => {}
+            (Some(p), Some(g)) if p == g => {}
+            _ => return false,
+        }
     }
 }
 
@@ -90,5 +106,17 @@ pub async fn serve(listener: TcpListener, router: Router) {
                 tracing::debug!(error = %e, "connection ended with an error");
             }
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_parameter_segment_matches_one_segment() {
+        assert!(super::matches("/webhooks/{provider}", "/webhooks/daily"));
+        assert!(!super::matches("/webhooks/{provider}", "/webhooks/"));
+        assert!(!super::matches("/webhooks/{provider}", "/webhooks/a/b"));
+        assert!(super::matches("/settings/jaas", "/settings/jaas"));
+        assert!(!super::matches("/settings/jaas", "/settings/daily"));
     }
 }

@@ -24,6 +24,24 @@ pub struct Tables {
     pub copies: String,
 }
 
+/// A provider the local stack serves: its route and local credentials.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProviderInfo {
+    pub route: String,
+    /// The webhook secret as the provider's console shows it (Daily: base64).
+    pub webhook_secret: String,
+    /// The `Authorization` header value the provider sends, where one is used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authorization: Option<String>,
+    /// Daily: the base URL of the local REST API stand-in (`…/v1`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_base_url: Option<String>,
+    /// Daily: the local API key the stand-in accepts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_key: Option<String>,
+}
+
 /// Everything a script needs to drive the local stack.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -51,6 +69,9 @@ pub struct StackInfo {
     pub app_id: String,
     /// Process id of `hooksctl up`.
     pub pid: u32,
+    /// Every provider served, by route name (`jaas`, `daily`).
+    #[serde(default)]
+    pub providers: std::collections::BTreeMap<String, ProviderInfo>,
 }
 
 impl StackInfo {

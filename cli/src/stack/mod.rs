@@ -5,6 +5,7 @@
 //! `.local/stack.json`, and stops everything it started on Ctrl-C.
 
 pub mod api;
+pub mod daily_api;
 pub mod emulator;
 pub mod info;
 pub mod poller;
@@ -31,6 +32,12 @@ pub const LOCAL_AUTHORIZATION: &str = "Bearer local_development_only";
 /// The JaaS appId the local stack treats as ours.
 pub const LOCAL_APP_ID: &str = "vpaas-magic-cookie-0000000000000000000000000000local";
 pub const WEBHOOK_ROUTE: &str = "/webhooks/jaas";
+/// Every provider's webhook route (`/webhooks/jaas` is one of them).
+pub const PROVIDER_ROUTE: &str = "/webhooks/{provider}";
+pub const DAILY_ROUTE: &str = "/webhooks/daily";
+/// The development-only Daily webhook secret (base64, as Daily shows its `hmac`; also used
+/// by `events/daily/`).
+pub const LOCAL_DAILY_SECRET: &str = "ZGFpbHlfbG9jYWxfZGV2ZWxvcG1lbnRfb25seQ==";
 pub const SETTINGS_ROUTE: &str = "/settings/jaas";
 
 /// Options of `hooksctl up`.
@@ -63,6 +70,13 @@ pub struct UpArgs {
     /// Seconds between event-sweeper runs (the template schedules it every minute).
     #[arg(long, default_value_t = schema::SWEEP_PERIOD_SECS)]
     pub sweep_interval_secs: u64,
+    /// Seconds between reconciliation runs (Daily's recordings list; the template's
+    /// `ReconcileSchedule` parameter).
+    #[arg(long, default_value_t = 20)]
+    pub reconcile_interval_secs: u64,
+    /// Port of the local Daily REST API stand-in (0: any free port).
+    #[arg(long, default_value_t = 0)]
+    pub daily_api_port: u16,
     /// Where to write the machine-readable stack description.
     #[arg(long, default_value = info::DEFAULT_PATH)]
     pub stack_file: PathBuf,
@@ -95,9 +109,18 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
         &resources::LocalSecrets {
             webhook_secret: LOCAL_WEBHOOK_SECRET,
             authorization: LOCAL_AUTHORIZATION,
+            daily_webhook_secret: LOCAL_DAILY_SECRET,
+            daily_api_key: daily_api::LOCAL_API_KEY,
         },
     )
     .await?;
+    // Daily's REST API, played locally: access links to files it serves, a recordings list.
+    let daily = daily_api::start(
+        TcpListener::bind(("127.0.0.1", args.daily_api_port))
+            .await
+            .context("bind the Daily API stand-in")?,
+        daily_api::LOCAL_API_KEY,
+    )?;
 
     let max_attempts = schema::JOBS_QUEUE.max_receive_count.to_string();
     // The same variables the Lambdas read (template.yaml), with local values; the webhook
@@ -106,7 +129,7 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
         ("EVENTS_TABLE", names.tables.events.as_str()),
         ("JOBS_QUEUE_URL", created.queue_url.as_str()),
         ("PAYLOAD_BUCKET", names.payload_bucket.as_str()),
-        ("JAAS_SECRETS_ARN", created.secret_arn.as_str()),
+        ("PROVIDER_SECRETS_ARN", created.secret_arn.as_str()),
         ("SETTINGS_TABLE", names.tables.settings.as_str()),
         ("ALLOWED_APP_IDS", LOCAL_APP_ID),
         ("COPIES_TABLE", names.tables.copies.as_str()),
@@ -114,6 +137,9 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
         // Development only: lets the copier fetch the demo's files from http://127.0.0.1.
         ("ALLOW_INSECURE_LOCAL_ORIGIN", "true"),
         ("COPY_MAX_ATTEMPTS", &max_attempts),
+        ("DAILY_API_BASE_URL", &daily.api_base_url()),
+        // The stand-in's recordings are reconciled as soon as they are listed.
+        ("RECONCILE_GRACE_SECONDS", "0"),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v.to_owned()))
@@ -132,7 +158,7 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
     let (ingest, settings) = (Arc::new(ingest), Arc::new(settings));
     let router = api::Router::default()
         .route(
-            WEBHOOK_ROUTE,
+            PROVIDER_ROUTE,
             Arc::new(move |req: Request| {
                 let ingest = Arc::clone(&ingest);
                 Box::pin(async move { meeting_hooks::ingest::http::handle(&ingest, req).await })
@@ -185,6 +211,37 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
         std::time::Duration::from_secs(args.sweep_interval_secs.max(1)),
     ));
 
+    // Daily's recordings list, reconciled on the template's schedule.
+    let (reconciler, _) = wiring::reconciler(&sdk, &env)?;
+    let reconciles = tokio::spawn(schedule::reconcile(
+        reconciler,
+        std::time::Duration::from_secs(args.reconcile_interval_secs.max(1)),
+    ));
+
+    let providers = [
+        (
+            "jaas".to_owned(),
+            info::ProviderInfo {
+                route: WEBHOOK_ROUTE.to_owned(),
+                webhook_secret: LOCAL_WEBHOOK_SECRET.to_owned(),
+                authorization: Some(LOCAL_AUTHORIZATION.to_owned()),
+                api_base_url: None,
+                api_key: None,
+            },
+        ),
+        (
+            "daily".to_owned(),
+            info::ProviderInfo {
+                route: DAILY_ROUTE.to_owned(),
+                webhook_secret: LOCAL_DAILY_SECRET.to_owned(),
+                authorization: None,
+                api_base_url: Some(daily.api_base_url()),
+                api_key: Some(daily_api::LOCAL_API_KEY.to_owned()),
+            },
+        ),
+    ]
+    .into_iter()
+    .collect();
     let info = StackInfo {
         api_base_url,
         routes: Routes {
@@ -203,6 +260,7 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
         secret_arn: created.secret_arn.clone(),
         app_id: LOCAL_APP_ID.to_owned(),
         pid: std::process::id(),
+        providers,
     };
     info.write(&args.stack_file)?;
     print_banner(&info, &args);
@@ -212,6 +270,7 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
     server.abort();
     poller.abort();
     sweeps.abort();
+    reconciles.abort();
     let _ = std::fs::remove_file(&args.stack_file);
     Ok(())
 }
@@ -227,6 +286,7 @@ async fn shutdown_signal() -> anyhow::Result<()> {
 }
 
 fn print_banner(info: &StackInfo, args: &UpArgs) {
+    let daily_url = format!("{}{DAILY_ROUTE}", info.api_base_url);
     let backend = match &info.aws_endpoint_url {
         Some(url) => format!("AWS emulator (moto) at {url}"),
         None => "real AWS".to_owned(),
@@ -234,6 +294,8 @@ fn print_banner(info: &StackInfo, args: &UpArgs) {
     println!(
         "\nmeeting-hooks is running locally ({backend})\n\n  \
          webhook URL:   {webhook}\n  \
+         Daily webhook: {daily}\n  \
+         Daily API stand-in: {daily_api}\n  \
          settings URL:  {settings}\n  \
          webhook secret (local only): {secret}\n  \
          Authorization header (local only): {authz}\n  \
@@ -243,10 +305,17 @@ fn print_banner(info: &StackInfo, args: &UpArgs) {
          stack description: {file}\n\n\
          Try next (in another terminal):\n  \
          cargo run -q -p hooksctl -- demo                    play a signed meeting and watch the recording land in S3\n  \
+         cargo run -q -p hooksctl -- demo --provider daily   the same with Daily (and a recording only reconciliation finds)\n  \
          cargo run -q -p hooksctl -- events --session <id>   a session's timeline\n  \
          cargo run -q -p hooksctl -- --help                  everything else\n\n\
          Ctrl-C stops everything this command started.",
         webhook = info.webhook_url(),
+        daily = daily_url,
+        daily_api = info
+            .providers
+            .get("daily")
+            .and_then(|p| p.api_base_url.clone())
+            .unwrap_or_default(),
         settings = info.settings_url(),
         secret = info.webhook_secret,
         authz = info.authorization,

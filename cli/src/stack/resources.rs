@@ -46,11 +46,14 @@ pub struct Created {
 }
 
 /// The local development values kept in the stack's Secrets Manager secret, as production
-/// keeps the real ones (`JAAS_SECRETS_ARN`).
+/// keeps the real ones (`PROVIDER_SECRETS_ARN`).
 #[derive(Debug, Clone)]
 pub struct LocalSecrets<'a> {
     pub webhook_secret: &'a str,
     pub authorization: &'a str,
+    /// Daily's section: the webhook's `hmac` (base64) and the REST API key.
+    pub daily_webhook_secret: &'a str,
+    pub daily_api_key: &'a str,
 }
 
 /// Creates every resource of [`DATA_RESOURCES`]; existing ones are kept (restarting against
@@ -111,9 +114,16 @@ async fn create_secret(
     secrets: &LocalSecrets<'_>,
 ) -> anyhow::Result<String> {
     let client = aws_sdk_secretsmanager::Client::new(sdk);
+    // One section per provider, as in production.
     let value = serde_json::json!({
-        "webhookSecrets": secrets.webhook_secret,
-        "authorization": secrets.authorization,
+        "jaas": {
+            "webhookSecrets": secrets.webhook_secret,
+            "authorization": secrets.authorization,
+        },
+        "daily": {
+            "webhookSecrets": [secrets.daily_webhook_secret],
+            "apiKey": secrets.daily_api_key,
+        },
     })
     .to_string();
     match client

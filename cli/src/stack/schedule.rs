@@ -17,3 +17,14 @@ pub async fn run(sweeper: wiring::Sweeper, period: Duration) {
         let _ = sweeper.sweep(now_ms()).await;
     }
 }
+
+/// Reconciles forever, one run per `period` (the first after one period, so a webhook that is
+/// on its way is not raced), as the template's schedule invokes the reconciler.
+pub async fn reconcile(reconciler: wiring::Reconciler, period: Duration) {
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let _ = reconciler.run(now_ms()).await;
+    }
+}

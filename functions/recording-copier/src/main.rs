@@ -16,7 +16,9 @@ use meeting_hooks::copier::sqs::{Invocation, handle_batch};
 async fn main() -> Result<(), Error> {
     meeting_hooks::telemetry::init("recording-copier");
     let sdk = aws::load_config().await;
-    let (service, config) = wiring::copier(&sdk, &ProcessEnv)?;
+    // Provider API keys (Daily's, to resolve its recordings' links) come from the secret.
+    let env = aws::secrets::env_with_secrets(&sdk, ProcessEnv).await?;
+    let (service, config) = wiring::copier(&sdk, &env)?;
     let (service, margin) = (&service, config.deadline_margin);
     run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
         let left = event

@@ -13,7 +13,7 @@ async fn main() -> Result<(), Error> {
     meeting_hooks::telemetry::init("settings-provisioning");
     let sdk = aws::load_config().await;
     // The Authorization token and webhook secrets come from Secrets Manager
-    // (`JAAS_SECRETS_ARN`), laid over the process environment once, here.
+    // (`PROVIDER_SECRETS_ARN`), laid over the process environment once, here.
     let env = aws::secrets::env_with_secrets(&sdk, ProcessEnv).await?;
     let (service, _) = wiring::settings(&sdk, &env)?;
     let service = &service;

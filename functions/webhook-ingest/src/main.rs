@@ -13,7 +13,7 @@ async fn main() -> Result<(), Error> {
     meeting_hooks::telemetry::init("webhook-ingest");
     let sdk = aws::load_config().await;
     // Webhook secrets and the Authorization token come from Secrets Manager
-    // (`JAAS_SECRETS_ARN`), laid over the process environment once, here.
+    // (`PROVIDER_SECRETS_ARN`), laid over the process environment once, here.
     let env = aws::secrets::env_with_secrets(&sdk, ProcessEnv).await?;
     let (service, _) = wiring::ingest(&sdk, &env)?;
     let service = &service;

@@ -479,3 +479,9 @@ impl CopyStateStore for DynamoCopyStore {
         }
     }
 }
+
+impl crate::reconcile::CopyKnown for DynamoCopyStore {
+    async fn known(&self, job_id: &str) -> Result<bool, StateError> {
+        Ok(self.get(job_id).await?.is_some())
+    }
+}

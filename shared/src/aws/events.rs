@@ -114,6 +114,7 @@ fn record_item(r: &EventRecord) -> HashMap<String, AttributeValue> {
     let mut item = HashMap::new();
     item.insert(a::KEY.into(), s(&r.key));
     item.insert(a::KIND.into(), s("event"));
+    item.insert(a::PROVIDER.into(), s(r.provider));
     item.insert(a::EVENT_TYPE.into(), s(&r.event_type));
     item.insert(a::TIMESTAMP.into(), n(r.timestamp_ms));
     item.insert(a::RECEIVED_AT.into(), n(r.received_at_ms));
@@ -124,7 +125,7 @@ fn record_item(r: &EventRecord) -> HashMap<String, AttributeValue> {
         item.insert(a::SESSION_ID.into(), s(session));
         item.insert(a::SESSION_SORT.into(), s(time_sort(r.timestamp_ms, &r.key)));
     }
-    if let Some(fqn) = &r.fqn {
+    if let Some(fqn) = &r.room_key {
         item.insert(a::FQN.into(), s(fqn));
         if r.indexes_room_session {
             item.insert(a::ROOM_FQN.into(), s(fqn));
@@ -137,9 +138,27 @@ fn record_item(r: &EventRecord) -> HashMap<String, AttributeValue> {
             );
         }
     }
+    if let Some(p) = &r.participant {
+        let mut m = HashMap::new();
+        for (name, value) in [
+            ("participantId", &p.participant_id),
+            ("userId", &p.user_id),
+            ("name", &p.name),
+        ] {
+            if let Some(v) = value {
+                m.insert(name.to_owned(), s(v));
+            }
+        }
+        if let Some(moderator) = p.moderator {
+            m.insert("moderator".to_owned(), AttributeValue::Bool(moderator));
+        }
+        item.insert(a::PARTICIPANT.into(), AttributeValue::M(m));
+    }
+    let job_ids = (!r.job_ids.is_empty()).then(|| r.job_ids.join(","));
     for (name, value) in [
-        (a::APP_ID, &r.app_id),
-        (a::CUSTOMER_ID, &r.customer_id),
+        (a::ROOM, &r.room),
+        (a::APP_ID, &r.tenant),
+        (a::CUSTOMER_ID, &r.account),
         (a::DATA_ERROR, &r.data_error),
         (a::LINK_ERROR, &r.link_error),
         (
@@ -147,7 +166,7 @@ fn record_item(r: &EventRecord) -> HashMap<String, AttributeValue> {
             &(!r.notes.is_empty()).then(|| r.notes.join(",")),
         ),
         (a::CONFLICT_OF, &r.conflict_of),
-        (a::JOB_ID, &r.job_id),
+        (a::JOB_ID, &job_ids),
     ] {
         if let Some(v) = value {
             item.insert(name.into(), s(v));
@@ -330,6 +349,7 @@ fn quarantine_item(r: &QuarantineRecord) -> HashMap<String, AttributeValue> {
     item.insert(a::KEY.into(), s(&r.key));
     item.insert(a::KIND.into(), s("quarantine"));
     item.insert(a::REASON.into(), s(&r.reason));
+    item.insert(a::PROVIDER.into(), s(r.provider));
     item.insert(a::RECEIVED_AT.into(), n(r.received_at_ms));
     item.insert(a::PAYLOAD_SHA256.into(), s(&r.payload_sha256));
     payload_attrs(&mut item, &r.payload, false);

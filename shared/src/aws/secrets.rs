@@ -1,17 +1,16 @@
-//! JaaS webhook secrets and the Authorization token from AWS Secrets Manager, read once at
-//! cold start.
+//! Provider secrets (webhook secrets, second factors, API keys) from AWS Secrets Manager,
+//! read once at cold start.
 //!
 //! Secrets never travel as template parameters or plain environment variables: the template
-//! gives each function only `JAAS_SECRETS_ARN`, the function fetches that one secret while it
-//! starts, and the values are laid over the process environment as `JAAS_WEBHOOK_SECRETS` and
-//! `JAAS_AUTHORIZATION` ([`Layered`]). Every `XConfig::from_env` therefore stays a pure read of
-//! one [`Env`]. Without `JAAS_SECRETS_ARN` nothing is fetched and the plain variables apply
-//! (local runs, tests).
+//! gives each function only `PROVIDER_SECRETS_ARN`, the function fetches that one secret while
+//! it starts, and the values are laid over the process environment under the names the
+//! configs read (`JAAS_WEBHOOK_SECRETS`, `DAILY_API_KEY`, ...: [`Layered`]). Every
+//! `XConfig::from_env` therefore stays a pure read of one [`Env`]. Without
+//! `PROVIDER_SECRETS_ARN` nothing is fetched and the plain variables apply (local runs, tests).
 //!
-//! The secret is a JSON object (what the console's "key/value" editor writes):
-//! `{"webhookSecrets": "whsec_new,whsec_old", "authorization": "Bearer ..."}`.
-//! `webhookSecrets` may also be a JSON array; several secrets side by side allow rotation.
-//! Errors name the secret and the offending key, never a value.
+//! The secret is a JSON object with one section per provider ([`parse_secret`]). A list value
+//! may also be a JSON array; several secrets side by side allow rotation. Errors name the
+//! secret and the offending key, never a value.
 
 use std::collections::HashMap;
 
@@ -22,7 +21,7 @@ use serde_json::Value;
 use crate::config::{Env, Layered};
 
 /// The variable naming the secret (ARN or name).
-pub const SECRETS_ARN_VAR: &str = "JAAS_SECRETS_ARN";
+pub const SECRETS_ARN_VAR: &str = "PROVIDER_SECRETS_ARN";
 /// Key in the secret JSON holding the webhook secret(s).
 pub const WEBHOOK_SECRETS_KEY: &str = "webhookSecrets";
 /// Key in the secret JSON holding the static Authorization header value.
@@ -66,7 +65,35 @@ impl Env for SecretOverlay {
     }
 }
 
+/// The keys of each provider's section, and the variable each is laid over as. A list key
+/// may be a JSON array of strings (joined with `,`: several secrets during rotation).
+/// A key of a section: its name in the secret, the variable it becomes, whether it is a list.
+type SectionKey = (&'static str, &'static str, bool);
+
+const SECTIONS: &[(&str, &[SectionKey])] = &[
+    (
+        "jaas",
+        &[
+            (WEBHOOK_SECRETS_KEY, "JAAS_WEBHOOK_SECRETS", true),
+            (AUTHORIZATION_KEY, "JAAS_AUTHORIZATION", false),
+        ],
+    ),
+    (
+        "daily",
+        &[
+            (WEBHOOK_SECRETS_KEY, "DAILY_WEBHOOK_SECRETS", true),
+            ("basicAuth", "DAILY_BASIC_AUTH", false),
+            ("apiKey", "DAILY_API_KEY", false),
+        ],
+    ),
+];
+
 /// Reads the secret JSON. Pure; `secret_id` only labels errors.
+///
+/// One section per provider: `{"jaas": {"webhookSecrets": ..., "authorization": ...},
+/// "daily": {"webhookSecrets": [...], "basicAuth": ..., "apiKey": ...}}`; a provider without
+/// a section (or with empty values) is not served. The flat form of earlier deployments
+/// (`{"webhookSecrets": ..., "authorization": ...}`) is read as the `jaas` section.
 ///
 /// serde's own messages are not used for type errors on purpose: they quote the offending
 /// value, which here would be a secret.
@@ -85,43 +112,68 @@ pub fn parse_secret(secret_id: &str, text: &str) -> Result<SecretOverlay, Secret
     let Value::Object(fields) = value else {
         return Err(malformed("expected a JSON object".into()));
     };
+    let flat = fields
+        .keys()
+        .any(|k| k == WEBHOOK_SECRETS_KEY || k == AUTHORIZATION_KEY);
     let mut out = HashMap::new();
+    let mut sections: Vec<(String, serde_json::Map<String, Value>)> = Vec::new();
+    let mut flat_fields = serde_json::Map::new();
     for (key, value) in fields {
-        match key.as_str() {
-            WEBHOOK_SECRETS_KEY => {
-                let joined = match value {
-                    Value::String(s) => s,
-                    Value::Array(items) => items
-                        .into_iter()
-                        .map(|item| match item {
-                            Value::String(s) => Ok(s),
-                            _ => Err(malformed(format!(
-                                "{WEBHOOK_SECRETS_KEY} must hold strings only"
-                            ))),
-                        })
-                        .collect::<Result<Vec<_>, _>>()?
-                        .join(","),
-                    _ => {
-                        return Err(malformed(format!(
-                            "{WEBHOOK_SECRETS_KEY} must be a string or an array of strings"
-                        )));
-                    }
-                };
-                out.insert("JAAS_WEBHOOK_SECRETS", SecretString::from(joined));
-            }
-            AUTHORIZATION_KEY => {
-                let Value::String(s) = value else {
-                    return Err(malformed(format!("{AUTHORIZATION_KEY} must be a string")));
-                };
-                out.insert("JAAS_AUTHORIZATION", SecretString::from(s));
-            }
-            // A typo ("webhookSecret") must not silently leave a function without its
-            // secret. The key is not quoted: a value pasted into the key column would leak.
-            _ => {
+        if SECTIONS.iter().any(|(name, _)| *name == key) {
+            let Value::Object(section) = value else {
+                return Err(malformed(format!("section {key:?} must be a JSON object")));
+            };
+            sections.push((key, section));
+        } else if flat {
+            flat_fields.insert(key, value);
+        } else {
+            // A typo must not silently leave a function without its secret. The key is not
+            // quoted: a value pasted into the key column would leak.
+            return Err(malformed(format!(
+                "unknown key (sections are {:?})",
+                SECTIONS.iter().map(|(n, _)| *n).collect::<Vec<_>>()
+            )));
+        }
+    }
+    if flat {
+        if sections.iter().any(|(n, _)| n == "jaas") {
+            return Err(malformed(
+                "both a \"jaas\" section and top-level JaaS keys".into(),
+            ));
+        }
+        sections.push(("jaas".into(), flat_fields));
+    }
+    for (name, section) in sections {
+        let keys = SECTIONS
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, keys)| *keys)
+            .unwrap_or_default();
+        for (key, value) in section {
+            let Some((key, var, list)) = keys.iter().find(|(k, _, _)| *k == key) else {
                 return Err(malformed(format!(
-                    "unknown key (only {WEBHOOK_SECRETS_KEY:?} and {AUTHORIZATION_KEY:?} are read)"
+                    "unknown key in section {name:?} (only {:?} are read)",
+                    keys.iter().map(|(k, _, _)| *k).collect::<Vec<_>>()
                 )));
-            }
+            };
+            let joined = match value {
+                Value::String(s) => s,
+                Value::Array(items) if *list => items
+                    .into_iter()
+                    .map(|item| match item {
+                        Value::String(s) => Ok(s),
+                        _ => Err(malformed(format!("{key} must hold strings only"))),
+                    })
+                    .collect::<Result<Vec<_>, _>>()?
+                    .join(","),
+                _ if *list => {
+                    return Err(malformed(format!(
+                        "{key} must be a string or an array of strings"
+                    )));
+                }
+                _ => return Err(malformed(format!("{key} must be a string"))),
+            };
+            out.insert(*var, SecretString::from(joined));
         }
     }
     Ok(SecretOverlay(out))
@@ -147,7 +199,7 @@ pub async fn fetch_overlay(
     parse_secret(secret_id, text)
 }
 
-/// The environment a function's config reads: the secret named by `JAAS_SECRETS_ARN` (when
+/// The environment a function's config reads: the secret named by `PROVIDER_SECRETS_ARN` (when
 /// set) laid over `base`. Called once at cold start; a failure stops the start with a reason.
 pub async fn env_with_secrets<B: Env>(
     sdk: &SdkConfig,
@@ -216,6 +268,41 @@ mod tests {
             assert!(err.contains(expect), "{err}");
             assert!(err.contains("arn:x"), "{err}");
             assert!(!err.contains("whsec_leak"), "secret leaked into: {err}");
+        }
+    }
+
+    #[test]
+    fn each_provider_has_its_section() {
+        let o = parse_secret(
+            "s",
+            r#"{"jaas":{"webhookSecrets":["whsec_a"]},"daily":{"webhookSecrets":["c2VjcmV0","b2xk"],"basicAuth":"dXNlcjpwdw==","apiKey":"key"}}"#,
+        )
+        .expect("valid");
+        assert_eq!(o.get("JAAS_WEBHOOK_SECRETS").as_deref(), Some("whsec_a"));
+        assert_eq!(
+            o.get("DAILY_WEBHOOK_SECRETS").as_deref(),
+            Some("c2VjcmV0,b2xk")
+        );
+        assert_eq!(o.get("DAILY_BASIC_AUTH").as_deref(), Some("dXNlcjpwdw=="));
+        assert_eq!(o.get("DAILY_API_KEY").as_deref(), Some("key"));
+        // Daily only: JaaS is not configured.
+        let o = parse_secret("s", r#"{"daily":{"webhookSecrets":"c2VjcmV0"}}"#).expect("valid");
+        assert_eq!(o.names(), vec!["DAILY_WEBHOOK_SECRETS"]);
+        for (text, expect) in [
+            (r#"{"daily":{"apiKeys":"leak"}}"#, "unknown key in section"),
+            (r#"{"daily":"leak"}"#, "must be a JSON object"),
+            (
+                r#"{"daily":{"apiKey":["leak"]}}"#,
+                "apiKey must be a string",
+            ),
+            (
+                r#"{"webhookSecrets":"leak","jaas":{"webhookSecrets":"leak"}}"#,
+                "both",
+            ),
+        ] {
+            let err = parse_secret("arn:x", text).expect_err(text).to_string();
+            assert!(err.contains(expect), "{err}");
+            assert!(!err.contains("leak"), "secret leaked into: {err}");
         }
     }
 

@@ -14,6 +14,8 @@ use crate::copier::origin::{HttpOrigin, Lookup, SystemLookup};
 use crate::copier::service::CopyService;
 use crate::copier::sqs::JobHandler;
 use crate::ingest::{IngestConfig, IngestService};
+use crate::providers::daily::api::{DailyApi, DailyRecordings};
+use crate::reconcile::{ReconcileConfig, ReconcileService};
 use crate::settings::{SettingsConfig, SettingsService};
 use crate::sweep::{SweepConfig, SweepService};
 
@@ -26,6 +28,9 @@ pub type Sweeper = SweepService<DynamoEventStore, SqsJobQueue>;
 /// recording-copier over DynamoDB, S3 and the SSRF-checked HTTP origin, fed from SQS.
 pub type Copier = JobHandler<DynamoCopyStore, S3MultipartSink, HttpOrigin, SqsJobQueue>;
 
+/// recording-reconciler for Daily over Daily's REST API, DynamoDB (copy states) and SQS.
+pub type Reconciler = ReconcileService<DailyRecordings, DynamoCopyStore, SqsJobQueue>;
+
 /// Why a function could not be wired (at cold start: the function refuses to start).
 #[derive(Debug, thiserror::Error)]
 pub enum WiringError {
@@ -33,6 +38,25 @@ pub enum WiringError {
     Config(#[from] ConfigError),
     #[error("HTTP client for the origin could not be built")]
     Origin(#[source] reqwest::Error),
+    #[error("no provider that lists its recent files is configured (DAILY_API_KEY)")]
+    NothingToReconcile,
+}
+
+/// recording-reconciler: config from `env` (already holding the secret's values). Refuses
+/// to start without Daily's API key: it would have nothing to list.
+pub fn reconciler(
+    sdk: &SdkConfig,
+    env: &impl Env,
+) -> Result<(Reconciler, ReconcileConfig), WiringError> {
+    let config = ReconcileConfig::from_env(env)?;
+    let api = DailyApi::from_env(env)?.ok_or(WiringError::NothingToReconcile)?;
+    let service = ReconcileService::new(
+        DailyRecordings(api),
+        DynamoCopyStore::new(super::dynamodb(sdk), &config.copies_table),
+        SqsJobQueue::new(super::sqs(sdk), &config.jobs_queue_url),
+        &config,
+    );
+    Ok((service, config))
 }
 
 /// webhook-ingest: config from `env` (already holding the secret's values).
@@ -91,7 +115,10 @@ pub fn copier_with_lookup(
             .origin_with_lookup(lookup)
             .map_err(WiringError::Origin)?,
         config.settings(),
-    );
+    )
+    .with_resolver(std::sync::Arc::new(crate::providers::Resolvers::from_env(
+        env,
+    )?));
     let queue = SqsJobQueue::new(super::sqs(sdk), &config.jobs_queue_url);
     Ok((
         JobHandler::new(service, queue, config.retry_backoff),

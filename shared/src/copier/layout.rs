@@ -113,7 +113,7 @@ pub fn object_key(job: &CopyJob) -> String {
         .meta
         .file_name
         .clone()
-        .or_else(|| link_file_name(job.link.expose()))
+        .or_else(|| job.url().and_then(|l| link_file_name(l.expose())))
         .unwrap_or_else(|| job.kind.as_str().to_owned());
     format!(
         "{}{}-{}",
@@ -217,8 +217,8 @@ fn fit_metadata(metadata: &mut [(String, String)]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::jaas::plan_job;
     use crate::jaas::{JaasEvent, catalogue};
-    use crate::jobs::plan_job;
 
     fn job(section: &str) -> CopyJob {
         let ex = catalogue::example(section);

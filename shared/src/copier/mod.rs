@@ -23,7 +23,7 @@ pub mod state;
 use std::time::Duration;
 
 use crate::config::{self, ConfigError, Env};
-use policy::{DEFAULT_SOURCE_HOSTS, HostPattern, SourcePolicy};
+use policy::{HostPattern, SourcePolicies, SourcePolicy};
 use service::CopySettings;
 use sqs::RetryBackoff;
 
@@ -35,7 +35,10 @@ pub struct CopierConfig {
     /// The queue the jobs come from: returned records are delayed on it, continuations sent to it.
     pub jobs_queue_url: String,
     pub retry_backoff: RetryBackoff,
+    /// JaaS's download policy (`ALLOWED_SOURCE_HOSTS`).
     pub policy: SourcePolicy,
+    /// Every provider's download policy, JaaS's included.
+    pub policies: SourcePolicies,
     pub part_size: u64,
     pub max_parts_in_flight: usize,
     pub lease: Duration,
@@ -73,8 +76,9 @@ impl CopierConfig {
 
     /// Reads `COPIES_TABLE`, `RECORDINGS_BUCKET`, `JOBS_QUEUE_URL` (required),
     /// `COPY_RETRY_BASE_SECONDS` (10) and `COPY_RETRY_MAX_SECONDS` (300) (see
-    /// [`RetryBackoff`]), `ALLOWED_SOURCE_HOSTS` (comma
-    /// list of host patterns; default [`DEFAULT_SOURCE_HOSTS`]), `ALLOW_INSECURE_LOCAL_ORIGIN`
+    /// [`RetryBackoff`]), each provider's download host list ([`crate::providers::SOURCE_HOSTS`]:
+    /// `ALLOWED_SOURCE_HOSTS` for JaaS, `DAILY_SOURCE_HOSTS`, ...; comma lists of host
+    /// patterns, defaults from each provider), `ALLOW_INSECURE_LOCAL_ORIGIN`
     /// (development only), `COPY_PART_SIZE_MIB` (≥ 5, default 8), `COPY_MAX_PARTS_IN_FLIGHT`
     /// (default 4), `COPY_LEASE_SECONDS` (default 120), `COPY_DEADLINE_MARGIN_SECONDS`
     /// (default 30), `COPY_MAX_REDIRECTS` (default 3), `COPY_MAX_ATTEMPTS` (optional: the
@@ -82,19 +86,6 @@ impl CopierConfig {
     /// invocation, 0..=10, default 4), `COPY_CONNECT_TIMEOUT_SECONDS` (10),
     /// `COPY_READ_TIMEOUT_SECONDS` (30).
     pub fn from_env(env: &impl Env) -> Result<Self, ConfigError> {
-        let raw_patterns = config::list(env, "ALLOWED_SOURCE_HOSTS");
-        let raw_patterns: Vec<String> = if raw_patterns.is_empty() {
-            DEFAULT_SOURCE_HOSTS
-                .iter()
-                .map(|s| (*s).to_owned())
-                .collect()
-        } else {
-            raw_patterns
-        };
-        let patterns = raw_patterns
-            .iter()
-            .map(|p| HostPattern::parse(p).map_err(|r| invalid("ALLOWED_SOURCE_HOSTS", r)))
-            .collect::<Result<Vec<_>, _>>()?;
         let insecure = config::flag(env, "ALLOW_INSECURE_LOCAL_ORIGIN")?;
         if insecure
             && env.get("AWS_LAMBDA_FUNCTION_NAME").is_some()
@@ -108,6 +99,28 @@ impl CopierConfig {
                 "development-only setting refused in Lambda unless AWS_ENDPOINT_URL is a loopback emulator",
             ));
         }
+        let mut policies = Vec::new();
+        for hosts in crate::providers::SOURCE_HOSTS {
+            let raw = config::list(env, hosts.var);
+            let raw: Vec<String> = if raw.is_empty() {
+                hosts.defaults.iter().map(|s| (*s).to_owned()).collect()
+            } else {
+                raw
+            };
+            let patterns = raw
+                .iter()
+                .map(|p| HostPattern::parse(p).map_err(|r| invalid(hosts.var, r)))
+                .collect::<Result<Vec<_>, _>>()?;
+            policies.push((
+                hosts.provider.to_owned(),
+                SourcePolicy::new(patterns, insecure),
+            ));
+        }
+        let policy = policies
+            .iter()
+            .find(|(p, _)| p == crate::providers::jaas::NAME)
+            .map(|(_, policy)| policy.clone())
+            .unwrap_or_else(|| SourcePolicy::new(Vec::new(), insecure));
         let part_mib: u64 = config::parsed_or(env, "COPY_PART_SIZE_MIB", Self::DEFAULT_PART_MIB)?;
         if !(5..=5120).contains(&part_mib) {
             return Err(invalid(
@@ -172,7 +185,8 @@ impl CopierConfig {
                 base: Duration::from_secs(retry_base),
                 max: Duration::from_secs(retry_max),
             },
-            policy: SourcePolicy::new(patterns, insecure),
+            policy,
+            policies: SourcePolicies::new(policies),
             part_size: part_mib * parts::MIB,
             max_parts_in_flight: in_flight,
             lease: Duration::from_secs(lease),
@@ -205,8 +219,8 @@ impl CopierConfig {
         &self,
         lookup: impl origin::Lookup + Clone,
     ) -> Result<origin::HttpOrigin, reqwest::Error> {
-        origin::HttpOrigin::with_lookup(
-            self.policy.clone(),
+        origin::HttpOrigin::with_policies(
+            self.policies.clone(),
             self.max_redirects,
             self.connect_timeout,
             self.read_timeout,

@@ -20,7 +20,7 @@ use reqwest::header::{
     CONTENT_RANGE, CONTENT_TYPE, ETAG, IF_RANGE, LAST_MODIFIED, LOCATION, RANGE,
 };
 
-use super::policy::{Refusal, SourcePolicy, check_ip};
+use super::policy::{Refusal, SourcePolicies, SourcePolicy, check_ip};
 use super::ports::{ContentRange, Origin, OriginError, OriginResponse, if_range_validator};
 
 /// Why a name did not yield usable addresses: a refusal (the lookup succeeded and answered an
@@ -101,7 +101,7 @@ impl<L: Lookup + Clone> Resolve for VettingResolver<L> {
 #[derive(Debug, Clone)]
 pub struct HttpOrigin {
     client: reqwest::Client,
-    policy: Arc<SourcePolicy>,
+    policies: Arc<SourcePolicies>,
     max_redirects: u8,
 }
 
@@ -129,6 +129,23 @@ impl HttpOrigin {
         read_timeout: Duration,
         lookup: impl Lookup + Clone,
     ) -> Result<Self, reqwest::Error> {
+        Self::with_policies(
+            SourcePolicies::single(policy),
+            max_redirects,
+            connect_timeout,
+            read_timeout,
+            lookup,
+        )
+    }
+
+    /// The origin with a host allow-list per provider.
+    pub fn with_policies(
+        policies: SourcePolicies,
+        max_redirects: u8,
+        connect_timeout: Duration,
+        read_timeout: Duration,
+        lookup: impl Lookup + Clone,
+    ) -> Result<Self, reqwest::Error> {
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .no_proxy()
@@ -138,7 +155,7 @@ impl HttpOrigin {
             .build()?;
         Ok(Self {
             client,
-            policy: Arc::new(policy),
+            policies: Arc::new(policies),
             max_redirects,
         })
     }
@@ -186,11 +203,13 @@ fn transport(e: reqwest::Error) -> OriginError {
 impl Origin for HttpOrigin {
     async fn fetch(
         &self,
+        provider: &str,
         link: &str,
         from: u64,
         if_range: Option<&str>,
     ) -> Result<OriginResponse, OriginError> {
-        let mut url = self.policy.check(link, None)?;
+        let policy = self.policies.for_provider(provider)?;
+        let mut url = policy.check(link, None)?;
         let mut hops = 0u8;
         loop {
             let mut req = self.client.get(url.clone());
@@ -212,7 +231,7 @@ impl Origin for HttpOrigin {
                     .get(LOCATION)
                     .and_then(|v| v.to_str().ok())
                     .ok_or(OriginError::BadRedirect)?;
-                url = self.policy.check(location, Some(&url))?;
+                url = policy.check(location, Some(&url))?;
                 continue;
             }
             let range = match status.as_u16() {
@@ -324,7 +343,7 @@ mod tests {
     #[tokio::test]
     async fn a_failed_lookup_is_a_retryable_transport_error() {
         let err = origin_with(FailingLookup)
-            .fetch("https://files.example/x?sig=secret", 0, None)
+            .fetch("jaas", "https://files.example/x?sig=secret", 0, None)
             .await
             .expect_err("lookup fails");
         assert!(
@@ -344,7 +363,7 @@ mod tests {
     #[tokio::test]
     async fn a_lookup_answering_loopback_is_a_permanent_refusal() {
         let err = origin_with(Answers(vec!["127.0.0.1:0".parse().expect("a")]))
-            .fetch("https://files.example/x", 0, None)
+            .fetch("jaas", "https://files.example/x", 0, None)
             .await
             .expect_err("refused");
         assert!(
@@ -370,7 +389,7 @@ mod tests {
         )
         .expect("client");
         let err = origin
-            .fetch("https://localhost/x", 0, None)
+            .fetch("jaas", "https://localhost/x", 0, None)
             .await
             .expect_err("refused");
         assert!(matches!(err, OriginError::Refused(_)), "{err:?}");

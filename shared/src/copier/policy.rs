@@ -18,20 +18,8 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use url::{Host, Url};
 
-/// The storage hosts that appear in the JaaS catalogue's links: Oracle Cloud object storage,
-/// 8x8's own domain and S3 presigned URLs (rtcstats), in their virtual-hosted
-/// (`<bucket>.s3.amazonaws.com`, `<bucket>.s3.<region>.amazonaws.com`) and path-style
-/// (`s3.amazonaws.com`, `s3.<region>.amazonaws.com`) forms. Not `*.amazonaws.com`: that would
-/// admit any load balancer, API Gateway or other endpoint anyone can create there.
-pub const DEFAULT_SOURCE_HOSTS: &[&str] = &[
-    "objectstorage.*.oraclecloud.com",
-    "8x8.vc",
-    "*.8x8.vc",
-    "*.s3.amazonaws.com",
-    "*.s3.*.amazonaws.com",
-    "s3.amazonaws.com",
-    "s3.*.amazonaws.com",
-];
+/// JaaS's download hosts (see [`crate::providers::jaas::SOURCE_HOSTS`]).
+pub use crate::providers::jaas::SOURCE_HOSTS as DEFAULT_SOURCE_HOSTS;
 
 /// Why a URL or address is refused. Safe to log: it names the host class, never the URL.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -48,6 +36,8 @@ pub enum Refusal {
     Address(IpAddr),
     #[error("host {0} resolved to no address")]
     NoAddress(String),
+    #[error("no download hosts are configured for provider {0}")]
+    UnknownProvider(String),
 }
 
 /// A host pattern: labels compared case-insensitively. A leading `*` label matches one or more
@@ -126,6 +116,42 @@ fn labels_match(pattern: &[String], host: &[&str]) -> bool {
 impl std::fmt::Display for HostPattern {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.labels.join("."))
+    }
+}
+
+/// The fetch policy of each provider: its own host allow-list (a JaaS link may never point at
+/// a host only Daily's links use, and the reverse).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourcePolicies {
+    by_provider: Vec<(String, SourcePolicy)>,
+    /// Applies to every provider (tests, and tools that copy one provider's files).
+    any: Option<SourcePolicy>,
+}
+
+impl SourcePolicies {
+    pub fn new(by_provider: Vec<(String, SourcePolicy)>) -> Self {
+        Self {
+            by_provider,
+            any: None,
+        }
+    }
+
+    /// One policy for every provider.
+    pub fn single(policy: SourcePolicy) -> Self {
+        Self {
+            by_provider: Vec::new(),
+            any: Some(policy),
+        }
+    }
+
+    /// The policy for `provider`'s links; a provider without one has nothing to fetch.
+    pub fn for_provider(&self, provider: &str) -> Result<&SourcePolicy, Refusal> {
+        self.by_provider
+            .iter()
+            .find(|(p, _)| p == provider)
+            .map(|(_, policy)| policy)
+            .or(self.any.as_ref())
+            .ok_or_else(|| Refusal::UnknownProvider(provider.to_owned()))
     }
 }
 

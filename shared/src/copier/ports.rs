@@ -319,10 +319,12 @@ pub fn if_range_validator(etag: Option<&str>, last_modified: Option<&str>) -> Op
 }
 
 /// Downloads a link from byte `from` on (a `Range` request when `from > 0`, with `If-Range`
-/// when a validator is given), following and re-checking redirects.
+/// when a validator is given), following and re-checking redirects against `provider`'s host
+/// allow-list.
 pub trait Origin: Send + Sync {
     fn fetch(
         &self,
+        provider: &str,
         link: &str,
         from: u64,
         if_range: Option<&str>,

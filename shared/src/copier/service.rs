@@ -30,6 +30,7 @@ use super::screenshots;
 use super::state::{
     Checkpoint, Claim, CopyResult, PartRecord, UploadProgress, contiguous_after, resumable_prefix,
 };
+use crate::facts::{FileSource, NoObjects, SourceResolver};
 use crate::jobs::{CopyJob, FileKind};
 use crate::metrics;
 use crate::respond::now_ms;
@@ -237,12 +238,13 @@ struct Persist<'a> {
     stored: &'a std::sync::Mutex<Option<UploadProgress>>,
 }
 
-/// The copier: state store, object sink, origin.
+/// The copier: state store, object sink, origin, and the resolver of provider objects.
 #[derive(Debug)]
 pub struct CopyService<S, K, O> {
     store: S,
     sink: K,
     origin: O,
+    resolver: std::sync::Arc<dyn SourceResolver>,
     settings: CopySettings,
 }
 
@@ -275,7 +277,43 @@ impl<S: CopyStateStore, K: MultipartSink, O: Origin> CopyService<S, K, O> {
             store,
             sink,
             origin,
+            resolver: std::sync::Arc::new(NoObjects),
             settings,
+        }
+    }
+
+    /// Resolves provider objects (a Daily recording) with `resolver` instead of refusing them.
+    pub fn with_resolver(mut self, resolver: std::sync::Arc<dyn SourceResolver>) -> Self {
+        self.resolver = resolver;
+        self
+    }
+
+    /// The link to fetch for this attempt: the job's own, or a fresh one from the provider
+    /// (asked on every attempt, never stored). A link is a credential: never logged.
+    async fn link_for(&self, job: &CopyJob, stop_at: Instant) -> Result<String, CopyFailure> {
+        match &job.file {
+            FileSource::Url(link) => Ok(link.expose().to_owned()),
+            FileSource::Object(object) => {
+                let resolved =
+                    match timeout_at(stop_at, self.resolver.resolve(&job.provider, object)).await {
+                        Err(_) => return Err(CopyFailure::interrupted()),
+                        Ok(r) => r,
+                    };
+                match resolved {
+                    Ok(r) => {
+                        metrics::count_by("LinksResolved", 1.0, &[("Provider", &job.provider)]);
+                        Ok(r.link.expose().to_owned())
+                    }
+                    Err(e) => {
+                        let class = if e.permanent {
+                            FailureClass::Permanent
+                        } else {
+                            FailureClass::Retryable
+                        };
+                        Err(CopyFailure::new(class, e.to_string()).with_source(e))
+                    }
+                }
+            }
         }
     }
 
@@ -417,17 +455,18 @@ impl<S: CopyStateStore, K: MultipartSink, O: Origin> CopyService<S, K, O> {
                 owner: &attempt.owner,
                 stored: &stored,
             };
-            let failure = match self
-                .copy_file(
-                    job,
-                    job.link.expose(),
-                    &key,
-                    progress,
-                    Some(persist),
-                    attempt.stop_at,
-                )
-                .await
-            {
+            let live = progress.as_ref().map(|p| LiveUpload {
+                key: p.key.clone(),
+                upload_id: p.upload_id.clone(),
+            });
+            let copied = match self.link_for(job, attempt.stop_at).await {
+                Ok(link) => {
+                    self.copy_file(job, &link, &key, progress, Some(persist), attempt.stop_at)
+                        .await
+                }
+                Err(f) => Err((f, live)),
+            };
+            let failure = match copied {
                 Ok(done) => {
                     return Ok((
                         CopyResult {
@@ -517,12 +556,13 @@ impl<S: CopyStateStore, K: MultipartSink, O: Origin> CopyService<S, K, O> {
 
     async fn fetch(
         &self,
+        provider: &str,
         link: &str,
         from: u64,
         if_range: Option<&str>,
         stop_at: Instant,
     ) -> Result<OriginResponse, CopyFailure> {
-        match timeout_at(stop_at, self.origin.fetch(link, from, if_range)).await {
+        match timeout_at(stop_at, self.origin.fetch(provider, link, from, if_range)).await {
             Err(_) => Err(CopyFailure::interrupted()),
             Ok(r) => Ok(r?),
         }
@@ -536,8 +576,12 @@ impl<S: CopyStateStore, K: MultipartSink, O: Origin> CopyService<S, K, O> {
         attempt: &Attempt,
         done: usize,
     ) -> Result<(CopyResult, u64), Failed> {
+        let list_link = self
+            .link_for(job, attempt.stop_at)
+            .await
+            .map_err(|f| (f, None))?;
         let resp = self
-            .fetch(job.link.expose(), 0, None, attempt.stop_at)
+            .fetch(&job.provider, &list_link, 0, None, attempt.stop_at)
             .await
             .map_err(|f| (f, None))?;
         if resp.range.is_some() {
@@ -710,6 +754,7 @@ impl<S: CopyStateStore, K: MultipartSink, O: Origin> CopyService<S, K, O> {
         let stored_validator = progress.as_ref().and_then(|p| p.validator.clone());
         let mut resp = self
             .fetch(
+                &job.provider,
                 link,
                 from,
                 stored_validator.as_deref().filter(|_| from > 0),
@@ -730,7 +775,7 @@ impl<S: CopyStateStore, K: MultipartSink, O: Origin> CopyService<S, K, O> {
             from = 0;
             hasher = Sha256::new();
             resp = self
-                .fetch(link, 0, None, stop_at)
+                .fetch(&job.provider, link, 0, None, stop_at)
                 .await
                 .map_err(|f| (f, None))?;
         }

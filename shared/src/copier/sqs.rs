@@ -338,7 +338,7 @@ where
         Err(e @ JobDecodeError::UnsupportedVersion(_)) => {
             let job_id = job_id_of(body);
             error!(message_id = %message_id, job_id = job_id.as_deref().unwrap_or("-"), class = "permanent", error = %e, "job refused");
-            metrics::count_by("CopyFailures", 1.0, "Class", "permanent");
+            metrics::count_by("CopyFailures", 1.0, &[("Class", "permanent")]);
             if let Some(job_id) = job_id
                 && let Err(se) = service.reject(&job_id, &e.to_string()).await
             {
@@ -350,7 +350,7 @@ where
         Err(e) => {
             // Kept: the DLQ preserves what we could not read for an operator to inspect.
             error!(message_id = %message_id, job_id = job_id_of(body).as_deref().unwrap_or("-"), class = "retryable", error = %e, "unreadable job message; returned so it reaches the DLQ");
-            metrics::count_by("CopyFailures", 1.0, "Class", "retryable");
+            metrics::count_by("CopyFailures", 1.0, &[("Class", "retryable")]);
             return retry;
         }
     };
@@ -382,14 +382,14 @@ where
                 message_id = %message_id,
                 job_id = %job.job_id,
                 kind = job.kind.as_str(),
-                source_host = %job.link.redacted(),
+                source = %job.file,
                 class = f.class.as_str(),
                 error = %error_chain(&f),
                 "copy failed"
             );
             match f.class {
                 FailureClass::Permanent | FailureClass::Retryable => {
-                    metrics::count_by("CopyFailures", 1.0, "Class", f.class.as_str());
+                    metrics::count_by("CopyFailures", 1.0, &[("Class", f.class.as_str())]);
                 }
                 FailureClass::Interrupted => metrics::count("CopyInterrupted", 1.0),
                 FailureClass::Busy => metrics::count("CopyBusy", 1.0),

@@ -18,9 +18,10 @@ use sha2::{Digest, Sha256};
 use tracing::{Span, error, info, instrument, warn};
 
 use crate::config::{self, ConfigError, Env};
-use crate::jaas::{EventType, JaasEvent, JaasVerifier, SignatureError};
-use crate::jobs::{CopyJob, JOB_MESSAGE_MAX_BYTES, LinkPolicy, plan_job_with};
+use crate::facts::{EventFacts, FilePlan, ParticipantFacts};
+use crate::jobs::{CopyJob, JOB_MESSAGE_MAX_BYTES, LinkPolicy, encode_jobs, job_from_plan};
 use crate::metrics;
+use crate::providers::{self, Interpretation, Provider, Refused, Registry};
 use crate::schema::limits;
 use ports::{
     BlobStore, EventRecord, EventStore, ItemSize, JobQueue, JobState, PutOutcome, QuarantineRecord,
@@ -38,6 +39,8 @@ pub const MAX_RAW_KEY_BYTES: usize = 1024;
 /// in the answer.
 pub mod notes {
     pub const KEY_HASHED: &str = "idempotency_key_over_1024_bytes_stored_under_its_sha256";
+    pub const KEY_IN_OTHER_NAMESPACE: &str =
+        "idempotency_key_in_another_providers_namespace_stored_under_its_sha256";
     pub const SESSION_NOT_INDEXED: &str = "session_id_over_2048_bytes_not_indexed";
     pub const ROOM_NOT_INDEXED: &str = "fqn_over_2048_bytes_not_indexed";
     pub const JOB_TOO_LARGE: &str = "copy_job_over_256_kib_not_queued";
@@ -58,7 +61,8 @@ pub struct IngestConfig {
     pub jobs_queue_url: String,
     /// Bucket for payloads too large for an item (prefixes `raw/` and `quarantine/`).
     pub payload_bucket: String,
-    pub verifier: JaasVerifier,
+    /// The providers served (those whose secret section is configured).
+    pub providers: Registry,
     pub max_body_bytes: usize,
     pub enqueue_lease: Duration,
     /// How long events are kept (TTL); `None` keeps them for good.
@@ -71,21 +75,20 @@ impl IngestConfig {
     pub const DEFAULT_MAX_BODY: usize = 1024 * 1024;
     pub const DEFAULT_LEASE_SECS: u64 = 30;
 
-    /// Reads `EVENTS_TABLE`, `JOBS_QUEUE_URL`, `PAYLOAD_BUCKET`, `JAAS_WEBHOOK_SECRETS`
-    /// (comma-separated, for rotation), `JAAS_AUTHORIZATION` (optional),
-    /// `SIGNATURE_TOLERANCE_SECONDS`, `MAX_BODY_BYTES`, `ENQUEUE_LEASE_SECONDS`,
+    /// Reads `EVENTS_TABLE`, `JOBS_QUEUE_URL`, `PAYLOAD_BUCKET`, each provider's section
+    /// ([`Registry::from_env`]: at least one must be configured), `MAX_BODY_BYTES`, `ENQUEUE_LEASE_SECONDS`,
     /// `EVENT_RETENTION_DAYS` (optional), `ALLOW_INSECURE_LOCAL_ORIGIN` (development only:
     /// `http://` links to a loopback host make jobs too; the copier refuses to fetch them in
     /// Lambda unless the AWS APIs are a loopback emulator).
     pub fn from_env(env: &impl Env) -> Result<Self, ConfigError> {
-        let verifier = JaasVerifier::from_env(env)?;
-        if !verifier.has_secrets() {
+        let providers = Registry::from_env(env)?;
+        if providers.is_empty() {
             return Err(ConfigError::Missing("JAAS_WEBHOOK_SECRETS"));
         }
         let retention_days: Option<u64> = config::parsed_opt(env, "EVENT_RETENTION_DAYS")?;
         let retention = retention_days.map(|d| Duration::from_secs(d.saturating_mul(86_400)));
         if let Some(r) = retention
-            && verifier.tolerance() >= r
+            && Duration::from_secs(providers.max_tolerance_secs()) >= r
         {
             // A replay older than the dedup retention would be stored again.
             return Err(ConfigError::Invalid {
@@ -98,7 +101,7 @@ impl IngestConfig {
             events_table: config::required(env, "EVENTS_TABLE")?,
             jobs_queue_url: config::required(env, "JOBS_QUEUE_URL")?,
             payload_bucket: config::required(env, "PAYLOAD_BUCKET")?,
-            verifier,
+            providers,
             max_body_bytes: config::parsed_or(env, "MAX_BODY_BYTES", Self::DEFAULT_MAX_BODY)?,
             enqueue_lease: Duration::from_secs(lease),
             retention,
@@ -125,15 +128,19 @@ pub enum IngestOutcome {
     Duplicate,
     /// Same key, different payload: kept under a derived key and flagged.
     Conflict,
-    /// Verified but not a JaaS event: kept as it came.
+    /// Verified but not an event of its provider: kept as it came.
     Quarantined {
         reason: &'static str,
     },
+    /// A provider's signed connectivity test: answered, not stored.
+    Probe,
+    /// No provider of this name is served here (unknown, or its secret section is absent).
+    UnknownProvider,
     MethodNotAllowed,
     TooLarge {
         limit: usize,
     },
-    Unauthorized(SignatureError),
+    Unauthorized(Refused),
     /// Another delivery of this event holds the enqueue lease: come back later.
     InProgress,
     /// Storage failed: nothing acknowledged, JaaS should retry.
@@ -168,7 +175,9 @@ enum Written {
 /// One verified delivery as it will be stored: what [`IngestService::write`] needs besides
 /// the key.
 struct Delivery<'a> {
-    event: &'a JaasEvent,
+    provider: &'static str,
+    facts: &'a EventFacts,
+    files: &'a Result<Vec<FilePlan>, crate::jobs::MissingLink>,
     body: &'a [u8],
     sha: &'a str,
     attempt: &'a str,
@@ -185,7 +194,7 @@ pub struct IngestService<S, Q, B> {
     store: S,
     queue: Q,
     blobs: B,
-    verifier: JaasVerifier,
+    providers: Registry,
     max_body_bytes: usize,
     lease_ms: i64,
     retention_secs: Option<i64>,
@@ -198,7 +207,7 @@ impl<S: EventStore + ItemSize, Q: JobQueue, B: BlobStore> IngestService<S, Q, B>
             store,
             queue,
             blobs,
-            verifier: config.verifier.clone(),
+            providers: config.providers.clone(),
             max_body_bytes: config.max_body_bytes,
             lease_ms: i64::try_from(config.enqueue_lease.as_millis()).unwrap_or(i64::MAX),
             retention_secs: config
@@ -208,27 +217,34 @@ impl<S: EventStore + ItemSize, Q: JobQueue, B: BlobStore> IngestService<S, Q, B>
         }
     }
 
-    /// Handles one delivery. `now_ms` is the current Unix time in milliseconds.
+    /// Handles one delivery to `/webhooks/{provider}`. `now_ms` is the current Unix time in
+    /// milliseconds.
     #[instrument(
         name = "ingest",
         skip_all,
-        fields(event_type, idempotency_key, session_id, outcome)
+        fields(provider, event_type, idempotency_key, session_id, outcome)
     )]
     pub async fn handle(
         &self,
+        provider: &str,
         method: &Method,
         headers: &HeaderMap,
         body: &[u8],
         now_ms: i64,
     ) -> IngestOutcome {
-        let outcome = self.handle_inner(method, headers, body, now_ms).await;
+        Span::current().record("provider", provider);
+        let outcome = match self.providers.get(provider) {
+            Some(p) => self.handle_inner(p, method, headers, body, now_ms).await,
+            None => IngestOutcome::UnknownProvider,
+        };
         Span::current().record("outcome", tracing::field::debug(&outcome));
-        metrics::ingest_outcome(&outcome);
+        metrics::ingest_outcome(provider, &outcome);
         outcome
     }
 
     async fn handle_inner(
         &self,
+        provider: &dyn Provider,
         method: &Method,
         headers: &HeaderMap,
         body: &[u8],
@@ -242,27 +258,30 @@ impl<S: EventStore + ItemSize, Q: JobQueue, B: BlobStore> IngestService<S, Q, B>
                 limit: self.max_body_bytes,
             };
         }
-        let verified = match self.verifier.verify(headers, body, now_ms.div_euclid(1000)) {
-            Ok(v) => v,
-            Err(e) => {
-                warn!(reason = e.code(), "webhook refused");
-                return IngestOutcome::Unauthorized(e);
-            }
-        };
-        let body = verified.bytes();
+        if let Err(e) = provider.verify(headers, body, now_ms.div_euclid(1000)) {
+            warn!(reason = e.code, "webhook refused");
+            return IngestOutcome::Unauthorized(e);
+        }
+        let name = provider.name();
         let sha = hex::encode(Sha256::digest(body));
-        let event = match JaasEvent::parse(body) {
-            Ok(ev) => ev,
-            Err(e) => return self.quarantine(headers, body, sha, e.code(), now_ms).await,
+        let interpreted = match provider.interpret(body, now_ms, self.link_policy) {
+            Ok(Interpretation::Event(ev)) => ev,
+            Ok(Interpretation::Probe) => {
+                info!("provider's connectivity test answered; not stored");
+                return IngestOutcome::Probe;
+            }
+            Err(e) => return self.quarantine(name, headers, body, sha, e.0, now_ms).await,
         };
-        // Every verified JaaS event, duplicates included: the dashboard's "events by type".
-        metrics::count_by("Events", 1.0, "EventType", event.event_type.as_str());
+        let event = &interpreted.facts;
+        // Every verified event, duplicates included: the dashboard's "events by type".
+        metrics::count_by(
+            "Events",
+            1.0,
+            &[("Provider", name), ("EventType", &event.event_type)],
+        );
         let span = Span::current();
         span.record("event_type", event.event_type.as_str());
-        span.record(
-            "idempotency_key",
-            event.idempotency_key.as_deref().unwrap_or("-"),
-        );
+        span.record("idempotency_key", event.event_id.as_deref().unwrap_or("-"));
         span.record("session_id", event.session_id.as_deref().unwrap_or("-"));
         if let Some(reason) = &event.data_error {
             warn!(
@@ -274,14 +293,7 @@ impl<S: EventStore + ItemSize, Q: JobQueue, B: BlobStore> IngestService<S, Q, B>
         // Keys and indexed attributes within DynamoDB's limits, so that no delivery fails its
         // write on every retry (503 forever). What does not fit is kept in the payload.
         let mut notes = Vec::new();
-        let key = match event.idempotency_key.as_deref() {
-            None => format!("sha256:{sha}"),
-            Some(k) if k.len() > MAX_RAW_KEY_BYTES => {
-                notes.push(notes::KEY_HASHED);
-                format!("key-sha256:{}", hex::encode(Sha256::digest(k.as_bytes())))
-            }
-            Some(k) => k.to_owned(),
-        };
+        let key = storage_key(name, event.event_id.as_deref(), &sha, &mut notes);
         let session_id = match event.session_id.as_deref() {
             Some(id) if id.len() > limits::PARTITION_KEY_BYTES => {
                 notes.push(notes::SESSION_NOT_INDEXED);
@@ -289,13 +301,10 @@ impl<S: EventStore + ItemSize, Q: JobQueue, B: BlobStore> IngestService<S, Q, B>
             }
             other => other,
         };
-        let mut index_room = matches!(
-            event.known_type(),
-            Some(EventType::RoomCreated | EventType::RoomDestroyed)
-        );
+        let mut index_room = event.session_boundary;
         if index_room
             && event
-                .fqn
+                .room_key
                 .as_deref()
                 .is_some_and(|f| f.len() > limits::PARTITION_KEY_BYTES)
         {
@@ -307,7 +316,9 @@ impl<S: EventStore + ItemSize, Q: JobQueue, B: BlobStore> IngestService<S, Q, B>
         }
         let attempt = attempt_token(now_ms);
         let delivery = Delivery {
-            event: &event,
+            provider: name,
+            facts: event,
+            files: &interpreted.files,
             body,
             sha: &sha,
             attempt: &attempt,
@@ -353,7 +364,7 @@ impl<S: EventStore + ItemSize, Q: JobQueue, B: BlobStore> IngestService<S, Q, B>
             Err(Failure::InProgress) => IngestOutcome::InProgress,
             // A retry could never store it as an event: keep it as it came and say why.
             Err(Failure::TooLargeForAnItem) => {
-                self.quarantine(headers, body, sha, "too_large_for_an_item", now_ms)
+                self.quarantine(name, headers, body, sha, "too_large_for_an_item", now_ms)
                     .await
             }
         }
@@ -366,35 +377,48 @@ impl<S: EventStore + ItemSize, Q: JobQueue, B: BlobStore> IngestService<S, Q, B>
         key: &str,
         conflict_of: Option<&str>,
     ) -> Result<Written, Failure> {
-        let (event, sha, attempt, now_ms) = (d.event, d.sha, d.attempt, d.now_ms);
-        let (mut job, mut link_error) = match plan_job_with(event, key, now_ms, self.link_policy) {
-            Ok(job) => (job, None),
-            Err(missing) => (None, Some(missing.to_string())),
+        let (event, sha, attempt, now_ms) = (d.facts, d.sha, d.attempt, d.now_ms);
+        let (mut jobs, mut link_error) = match d.files {
+            Ok(plans) => (
+                plans
+                    .iter()
+                    .map(|plan| job_from_plan(d.provider, event, key, now_ms, plan.clone()))
+                    .collect::<Vec<_>>(),
+                None,
+            ),
+            Err(missing) => (Vec::new(), Some(missing.to_string())),
         };
         let mut notes = d.notes.clone();
-        let job_message = job.as_ref().map(CopyJob::to_json);
-        if job_message
-            .as_ref()
-            .is_some_and(|m| m.len() > JOB_MESSAGE_MAX_BYTES)
+        if jobs
+            .iter()
+            .any(|j| j.to_json().len() > JOB_MESSAGE_MAX_BYTES)
         {
             // SQS would refuse it on every attempt: stored without a job, counted and
             // alarmed like a file event without a link.
-            job = None;
+            jobs.clear();
             link_error = Some(format!(
                 "{} copy job message over {JOB_MESSAGE_MAX_BYTES} bytes (SQS limit): not queued",
                 event.event_type
             ));
             notes.push(notes::JOB_TOO_LARGE);
         }
-        let job_message = job.as_ref().and(job_message);
+        let has_jobs = !jobs.is_empty();
         let mut record = EventRecord {
             key: key.to_owned(),
+            provider: d.provider,
             event_type: event.event_type.clone(),
             session_id: d.session_id.map(str::to_owned),
-            fqn: event.fqn.clone(),
-            app_id: event.app().map(str::to_owned),
-            customer_id: event.customer_id.clone(),
-            timestamp_ms: event.timestamp.unwrap_or(now_ms),
+            room_key: event.room_key.clone(),
+            room: bounded(&event.room),
+            tenant: event.tenant.clone(),
+            account: event.account.clone(),
+            participant: event.participant.as_ref().map(|p| ParticipantFacts {
+                participant_id: bounded(&p.participant_id),
+                user_id: bounded(&p.user_id),
+                name: bounded(&p.name),
+                moderator: p.moderator,
+            }),
+            timestamp_ms: event.occurred_at_ms.unwrap_or(now_ms),
             received_at_ms: now_ms,
             payload: StoredPayload::Inline(d.body.to_vec()),
             payload_sha256: sha.to_owned(),
@@ -403,11 +427,11 @@ impl<S: EventStore + ItemSize, Q: JobQueue, B: BlobStore> IngestService<S, Q, B>
             link_error: link_error.clone(),
             notes,
             conflict_of: conflict_of.map(str::to_owned),
-            job_id: job.as_ref().map(|j| j.job_id.clone()),
-            job_state: job.as_ref().map(|_| JobState::Sending {
+            job_ids: jobs.iter().map(|j| j.job_id.clone()).collect(),
+            job_state: has_jobs.then(|| JobState::Sending {
                 lease_until_ms: now_ms.saturating_add(self.lease_ms),
             }),
-            job_message,
+            job_message: has_jobs.then(|| encode_jobs(&jobs)),
             expires_at_secs: self.expiry(now_ms),
             attempt: attempt.to_owned(),
         };
@@ -416,7 +440,7 @@ impl<S: EventStore + ItemSize, Q: JobQueue, B: BlobStore> IngestService<S, Q, B>
         // object and a crash before the item leaves no harm).
         if self.store.event_bytes(&record) > limits::ITEM_BYTES {
             record.payload = self
-                .put_blob(d.body, sha, "raw/jaas")
+                .put_blob(d.body, sha, &format!("raw/{}", d.provider))
                 .await
                 .map_err(Failure::Blob)?;
             if self.store.event_bytes(&record) > limits::ITEM_BYTES {
@@ -442,16 +466,20 @@ impl<S: EventStore + ItemSize, Q: JobQueue, B: BlobStore> IngestService<S, Q, B>
                         problem = %problem,
                         "file event without a usable link: stored, nothing to copy"
                     );
-                    metrics::count("FileEventsWithoutLink", 1.0);
+                    metrics::count_by("FileEventsWithoutLink", 1.0, &[("Provider", d.provider)]);
                 }
-                if let Some(job) = &job {
-                    self.enqueue(key, job).await?;
+                if event.file_failure {
+                    warn!(event_type = %event.event_type, "provider reports a failed file");
+                    metrics::count_by("ProviderFileErrors", 1.0, &[("Provider", d.provider)]);
+                }
+                if has_jobs {
+                    self.enqueue(key, &jobs).await?;
                 }
                 Ok(Written::Created(record.notes.clone()))
             }
             PutOutcome::Exists(old) if old.payload_sha256.as_deref() == Some(sha) => {
-                if let (Some(JobState::Sending { lease_until_ms }), Some(job)) =
-                    (old.job_state, &job)
+                if let (Some(JobState::Sending { lease_until_ms }), true) =
+                    (old.job_state, has_jobs)
                 {
                     if lease_until_ms > now_ms {
                         info!("another delivery holds the enqueue lease");
@@ -467,8 +495,8 @@ impl<S: EventStore + ItemSize, Q: JobQueue, B: BlobStore> IngestService<S, Q, B>
                     warn!(
                         "earlier delivery stored the event but never enqueued its job: recovering"
                     );
-                    metrics::count("JobsRecovered", 1.0);
-                    self.enqueue(key, job).await?;
+                    metrics::count_by("JobsRecovered", 1.0, &[("Provider", d.provider)]);
+                    self.enqueue(key, &jobs).await?;
                 }
                 Ok(Written::Duplicate)
             }
@@ -476,26 +504,31 @@ impl<S: EventStore + ItemSize, Q: JobQueue, B: BlobStore> IngestService<S, Q, B>
         }
     }
 
-    async fn enqueue(&self, key: &str, job: &CopyJob) -> Result<(), Failure> {
-        if let Err(e) = self.queue.enqueue(job).await {
-            error!(error = %e, source = %e.source, job_id = %job.job_id, "enqueue failed; the retry will enqueue");
-            if let Err(e) = self.store.release_enqueue(key).await {
-                // The lease then simply runs out; the retry after it takes over.
-                warn!(error = %e, "could not release the enqueue lease");
+    /// Sends every job of an event, then marks the event queued. A failure part-way sends
+    /// them all again on the retry: the copier's exactly-once state absorbs the repeats.
+    async fn enqueue(&self, key: &str, jobs: &[CopyJob]) -> Result<(), Failure> {
+        for job in jobs {
+            if let Err(e) = self.queue.enqueue(job).await {
+                error!(error = %e, source = %e.source, job_id = %job.job_id, "enqueue failed; the retry will enqueue");
+                if let Err(e) = self.store.release_enqueue(key).await {
+                    // The lease then simply runs out; the retry after it takes over.
+                    warn!(error = %e, "could not release the enqueue lease");
+                }
+                return Err(Failure::Queue);
             }
-            return Err(Failure::Queue);
+            info!(job_id = %job.job_id, kind = job.kind.as_str(), source = %job.file, "copy job enqueued");
         }
         if let Err(e) = self.store.mark_queued(key).await {
-            // The job is on the queue; at worst a later duplicate enqueues it again and the
-            // copier's own exactly-once state absorbs it.
-            warn!(error = %e, job_id = %job.job_id, "job enqueued but not marked queued");
+            // The jobs are on the queue; at worst a later duplicate enqueues them again and
+            // the copier's own exactly-once state absorbs it.
+            warn!(error = %e, "jobs enqueued but not marked queued");
         }
-        info!(job_id = %job.job_id, kind = job.kind.as_str(), link = %job.link, "copy job enqueued");
         Ok(())
     }
 
     async fn quarantine(
         &self,
+        provider: &'static str,
         headers: &HeaderMap,
         body: &[u8],
         sha: String,
@@ -505,10 +538,12 @@ impl<S: EventStore + ItemSize, Q: JobQueue, B: BlobStore> IngestService<S, Q, B>
         warn!(
             reason,
             bytes = body.len(),
-            "verified body is not a JaaS event: quarantined"
+            provider,
+            "verified body is not an event of its provider: quarantined"
         );
         let mut record = QuarantineRecord {
             key: format!("quarantine#{sha}"),
+            provider,
             reason: reason.to_owned(),
             received_at_ms: now_ms,
             payload: StoredPayload::Inline(body.to_vec()),
@@ -556,6 +591,57 @@ impl<S: EventStore + ItemSize, Q: JobQueue, B: BlobStore> IngestService<S, Q, B>
         self.retention_secs
             .map(|r| now_ms.div_euclid(1000).saturating_add(r))
     }
+}
+
+/// The key an event is stored under: its id namespaced by provider, so that no two providers'
+/// keys can ever meet. JaaS keys stay as they always were (un-prefixed), except one that would
+/// fall in another provider's namespace (`daily:...`), which is stored under its hash like an
+/// over-long one. Without an id, the body's SHA-256 is the key. Ids over
+/// [`MAX_RAW_KEY_BYTES`] are stored under their own SHA-256; each rewrite adds a note.
+pub fn storage_key(
+    provider: &str,
+    event_id: Option<&str>,
+    body_sha: &str,
+    notes: &mut Vec<&'static str>,
+) -> String {
+    let namespace = if provider == providers::jaas::NAME {
+        String::new()
+    } else {
+        format!("{provider}:")
+    };
+    let hashed = |k: &str| {
+        format!(
+            "{namespace}key-sha256:{}",
+            hex::encode(Sha256::digest(k.as_bytes()))
+        )
+    };
+    match event_id {
+        None => format!("{namespace}sha256:{body_sha}"),
+        Some(k) if k.len() > MAX_RAW_KEY_BYTES => {
+            notes.push(notes::KEY_HASHED);
+            hashed(k)
+        }
+        Some(k)
+            if namespace.is_empty()
+                && providers::ALL.iter().any(|p| {
+                    *p != providers::jaas::NAME
+                        && k.strip_prefix(p).is_some_and(|r| r.starts_with(':'))
+                }) =>
+        {
+            notes.push(notes::KEY_IN_OTHER_NAMESPACE);
+            hashed(k)
+        }
+        Some(k) => format!("{namespace}{k}"),
+    }
+}
+
+/// A copy of a fact for its own attribute, when it is short: a longer value stays only in
+/// the payload, so a huge name never doubles an item's size.
+fn bounded(value: &Option<String>) -> Option<String> {
+    value
+        .as_ref()
+        .filter(|v| v.len() <= MAX_RAW_KEY_BYTES)
+        .cloned()
 }
 
 /// A random token per delivery: 128 bits from std's randomly keyed hasher over the time and a
@@ -641,14 +727,14 @@ mod tests {
 
     /// The three ports in memory, for the use case's own tests.
     #[derive(Default)]
-    struct Mem {
-        events: std::sync::Mutex<HashMap<String, EventRecord>>,
-        quarantined: std::sync::Mutex<Vec<QuarantineRecord>>,
-        jobs: std::sync::Mutex<Vec<CopyJob>>,
+    pub(super) struct Mem {
+        pub(super) events: std::sync::Mutex<HashMap<String, EventRecord>>,
+        pub(super) quarantined: std::sync::Mutex<Vec<QuarantineRecord>>,
+        pub(super) jobs: std::sync::Mutex<Vec<CopyJob>>,
         blobs: std::sync::Mutex<HashMap<String, Vec<u8>>>,
     }
 
-    fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    pub(super) fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
         m.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -711,9 +797,10 @@ mod tests {
                 + r.event_type.len()
                 + payload
                 + text(&r.session_id)
-                + text(&r.fqn)
-                + text(&r.app_id)
-                + text(&r.customer_id)
+                + text(&r.room_key)
+                + text(&r.room)
+                + text(&r.tenant)
+                + text(&r.account)
                 + text(&r.job_message)
                 + text(&r.link_error)
         }
@@ -779,7 +866,7 @@ mod tests {
         headers: &HeaderMap,
         body: &[u8],
     ) -> IngestOutcome {
-        svc.handle(&Method::POST, headers, body, NOW).await
+        svc.handle("jaas", &Method::POST, headers, body, NOW).await
     }
 
     #[tokio::test]
@@ -829,7 +916,7 @@ mod tests {
                 "{ty}: stored as sent"
             );
             assert_eq!(
-                (record.job_id.as_ref(), record.job_state),
+                (record.job_ids.first(), record.job_state),
                 (None, None),
                 "{ty}: no job"
             );
@@ -911,7 +998,7 @@ mod tests {
         assert_eq!(record.session_id, None, "not an index key");
         assert!(!record.indexes_room_session);
         assert_eq!(
-            record.fqn.as_ref().map(String::len),
+            record.room_key.as_ref().map(String::len),
             Some(2100),
             "kept, unindexed"
         );
@@ -1055,5 +1142,197 @@ mod tests {
             assert!(svc.expiry(now) >= Some(now.div_euclid(1000)));
             let _ = now.saturating_add(svc.lease_ms);
         }
+    }
+}
+
+#[cfg(test)]
+mod daily_tests {
+    //! The ingest use case with a second provider, over the in-memory ports of `tests`.
+    use std::collections::HashMap;
+
+    use super::*;
+    use crate::providers::daily::{self, catalogue};
+
+    const DAILY_SECRET: &str = "ZGFpbHktdW5pdC1zZWNyZXQ=";
+    const NOW: i64 = 1_708_973_000_000;
+
+    fn config(daily: bool, jaas: bool) -> IngestConfig {
+        let mut env: HashMap<String, String> = [
+            ("EVENTS_TABLE", "t"),
+            ("JOBS_QUEUE_URL", "q"),
+            ("PAYLOAD_BUCKET", "b"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        if daily {
+            env.insert("DAILY_WEBHOOK_SECRETS".into(), DAILY_SECRET.into());
+        }
+        if jaas {
+            env.insert("JAAS_WEBHOOK_SECRETS".into(), "whsec_unit".into());
+        }
+        IngestConfig::from_env(&env).expect("config")
+    }
+
+    fn signed(body: &str) -> HeaderMap {
+        let ts = (NOW / 1000).to_string();
+        let mut h = HeaderMap::new();
+        h.insert(
+            daily::SIGNATURE_HEADER,
+            daily::sign(DAILY_SECRET, &ts, body.as_bytes())
+                .parse()
+                .expect("h"),
+        );
+        h.insert(daily::TIMESTAMP_HEADER, ts.parse().expect("h"));
+        h
+    }
+
+    type Svc<'a> =
+        IngestService<&'a super::tests::Mem, &'a super::tests::Mem, &'a super::tests::Mem>;
+
+    async fn post(svc: &Svc<'_>, provider: &str, headers: &HeaderMap, body: &str) -> IngestOutcome {
+        svc.handle(provider, &Method::POST, headers, body.as_bytes(), NOW)
+            .await
+    }
+
+    #[tokio::test]
+    async fn a_signed_daily_meeting_is_stored_once_with_its_jobs_and_namespaced_keys() {
+        let mem = super::tests::Mem::default();
+        let svc = IngestService::new(&mem, &mem, &mem, &config(true, true));
+        for (ty, body) in catalogue::examples() {
+            let h = signed(&body);
+            assert_eq!(
+                post(&svc, "daily", &h, &body).await,
+                IngestOutcome::Stored,
+                "{ty}"
+            );
+            assert_eq!(
+                post(&svc, "daily", &h, &body).await,
+                IngestOutcome::Duplicate,
+                "{ty}"
+            );
+        }
+        let events = super::tests::lock(&mem.events);
+        assert_eq!(events.len(), 32);
+        assert!(
+            events.keys().all(|k| k.starts_with("daily:ev-")),
+            "namespaced"
+        );
+        assert!(events.values().all(|r| r.provider == "daily"));
+        let jobs = super::tests::lock(&mem.jobs);
+        let ids: Vec<_> = jobs.iter().map(|j| j.job_id.as_str()).collect();
+        assert_eq!(
+            ids,
+            [
+                format!("daily:recording:{}", catalogue::RECORDING_ID),
+                format!("daily:transcript:{}", catalogue::TRANSCRIPT_ID)
+            ],
+            "one job per file, duplicates enqueue nothing"
+        );
+        assert!(
+            jobs.iter().all(|j| j.url().is_none()),
+            "resolved at copy time"
+        );
+        let started = events
+            .values()
+            .find(|r| r.event_type == "meeting.started")
+            .expect("started");
+        assert!(started.indexes_room_session);
+        assert_eq!(started.room_key.as_deref(), Some("daily:daily-demo-room"));
+    }
+
+    #[tokio::test]
+    async fn a_reused_id_with_another_body_is_kept_and_flagged_and_the_probe_is_not_stored() {
+        let mem = super::tests::Mem::default();
+        let svc = IngestService::new(&mem, &mem, &mem, &config(true, false));
+        let a = catalogue::body("meeting.started", "same-id", 1.0);
+        let b = catalogue::body("meeting.ended", "same-id", 2.0);
+        assert_eq!(
+            post(&svc, "daily", &signed(&a), &a).await,
+            IngestOutcome::Stored
+        );
+        assert_eq!(
+            post(&svc, "daily", &signed(&b), &b).await,
+            IngestOutcome::Conflict
+        );
+        let probe = r#"{"test":"test"}"#;
+        assert_eq!(
+            post(&svc, "daily", &signed(probe), probe).await,
+            IngestOutcome::Probe
+        );
+        assert_eq!(super::tests::lock(&mem.events).len(), 2);
+        // A correctly signed body that is no event is kept (200), never refused.
+        let odd = r#"{"hello":"daily"}"#;
+        assert_eq!(
+            post(&svc, "daily", &signed(odd), odd).await,
+            IngestOutcome::Quarantined {
+                reason: "missing_event_type"
+            }
+        );
+        assert_eq!(super::tests::lock(&mem.quarantined)[0].provider, "daily");
+    }
+
+    #[tokio::test]
+    async fn forged_stale_and_unsigned_requests_and_unserved_providers_store_nothing() {
+        let mem = super::tests::Mem::default();
+        let svc = IngestService::new(&mem, &mem, &mem, &config(true, false));
+        let body = catalogue::body("participant.joined", "p1", 1.0);
+        let mut forged = signed(&body);
+        forged.insert(
+            daily::SIGNATURE_HEADER,
+            daily::sign("Zm9yZ2Vk", "1", b"x").parse().expect("h"),
+        );
+        let mut stale = HeaderMap::new();
+        let old = ((NOW / 1000) - 2 * 86_400).to_string();
+        stale.insert(
+            daily::SIGNATURE_HEADER,
+            daily::sign(DAILY_SECRET, &old, body.as_bytes())
+                .parse()
+                .expect("h"),
+        );
+        stale.insert(daily::TIMESTAMP_HEADER, old.parse().expect("h"));
+        for (headers, code) in [
+            (forged, "signature_mismatch"),
+            (stale, "signature_stale"),
+            (HeaderMap::new(), "signature_missing"),
+        ] {
+            match post(&svc, "daily", &headers, &body).await {
+                IngestOutcome::Unauthorized(r) => assert_eq!(r.code, code),
+                other => panic!("{code}: {other:?}"),
+            }
+        }
+        // JaaS is not configured here: its route is not served; nor is an unknown name.
+        for name in ["jaas", "zoom", ""] {
+            assert_eq!(
+                post(&svc, name, &signed(&body), &body).await,
+                IngestOutcome::UnknownProvider
+            );
+        }
+        assert!(super::tests::lock(&mem.events).is_empty());
+        assert!(super::tests::lock(&mem.quarantined).is_empty());
+    }
+
+    #[test]
+    fn keys_are_namespaced_and_a_jaas_key_never_enters_another_namespace() {
+        let mut notes = Vec::new();
+        assert_eq!(storage_key("jaas", Some("abc"), "sha", &mut notes), "abc");
+        assert_eq!(
+            storage_key("daily", Some("abc"), "sha", &mut notes),
+            "daily:abc"
+        );
+        assert_eq!(
+            storage_key("daily", None, "f00", &mut notes),
+            "daily:sha256:f00"
+        );
+        assert_eq!(storage_key("jaas", None, "f00", &mut notes), "sha256:f00");
+        assert!(notes.is_empty());
+        let k = storage_key("jaas", Some("daily:abc"), "sha", &mut notes);
+        assert!(k.starts_with("key-sha256:"), "{k}");
+        assert_eq!(notes, vec![notes::KEY_IN_OTHER_NAMESPACE]);
+        // "jaas:" is JaaS's own: kept.
+        assert_eq!(
+            storage_key("jaas", Some("jaas:x"), "s", &mut Vec::new()),
+            "jaas:x"
+        );
     }
 }

@@ -2,6 +2,7 @@
 //! live in [`crate::aws`]; tests may wrap them (e.g. to inject a failure) but the logic never
 //! knows which it has.
 
+use crate::facts::ParticipantFacts;
 use crate::jobs::CopyJob;
 
 /// Where an accepted body is kept.
@@ -29,17 +30,25 @@ pub struct EventRecord {
     /// The storage key: the idempotencyKey as sent, a derived key when absent, or a
     /// conflict key when the sent key was already used by a different payload.
     pub key: String,
+    /// The provider that sent it (route name).
+    pub provider: &'static str,
     pub event_type: String,
     pub session_id: Option<String>,
-    pub fqn: Option<String>,
-    pub app_id: Option<String>,
-    pub customer_id: Option<String>,
+    /// The room's identity across tenants (stored as `fqn`: JaaS's name for it).
+    pub room_key: Option<String>,
+    pub room: Option<String>,
+    /// Stored as `appId`.
+    pub tenant: Option<String>,
+    /// Stored as `customerId`.
+    pub account: Option<String>,
+    pub participant: Option<ParticipantFacts>,
     /// Event time (Unix ms) or, when the event has none, the receive time.
     pub timestamp_ms: i64,
     pub received_at_ms: i64,
     pub payload: StoredPayload,
     pub payload_sha256: String,
-    /// Set on ROOM_CREATED / ROOM_DESTROYED so the room index lists sessions.
+    /// Set on session boundaries (JaaS ROOM_CREATED / ROOM_DESTROYED, Daily
+    /// meeting.started / ended) so the room index lists sessions.
     pub indexes_room_session: bool,
     pub data_error: Option<String>,
     /// A file event whose link is missing or unusable: why (never the link itself).
@@ -47,10 +56,11 @@ pub struct EventRecord {
     /// How the event was stored differently from how it came (see `ingest::notes`).
     pub notes: Vec<&'static str>,
     pub conflict_of: Option<String>,
-    pub job_id: Option<String>,
+    /// The ids of the event's copy jobs (most events carry one file at most).
+    pub job_ids: Vec<String>,
     pub job_state: Option<JobState>,
-    /// The planned job as its queue message (JSON), kept with the item until it is queued
-    /// so that the sweeper can send it.
+    /// The planned jobs as [`crate::jobs::encode_jobs`] writes them, kept with the item until
+    /// they are queued so that the sweeper can send them.
     pub job_message: Option<String>,
     /// TTL, Unix seconds, when a retention is configured.
     pub expires_at_secs: Option<i64>,
@@ -74,10 +84,11 @@ pub enum PutOutcome {
     Exists(ExistingEvent),
 }
 
-/// A verified body that is not a JaaS event, kept as it came.
+/// A verified body that is not an event of its provider, kept as it came.
 #[derive(Debug, Clone)]
 pub struct QuarantineRecord {
     pub key: String,
+    pub provider: &'static str,
     pub reason: String,
     pub received_at_ms: i64,
     pub payload: StoredPayload,

@@ -265,19 +265,19 @@ impl<S: SettingsStore> SettingsService<S> {
         match &outcome {
             SettingsOutcome::Answer { source, .. } => {
                 Span::current().record("source", source.as_str());
-                metrics::count_by("SettingsAnswers", 1.0, "Source", source.as_str());
+                metrics::count_by("SettingsAnswers", 1.0, &[("Source", source.as_str())]);
             }
             SettingsOutcome::Unauthorized(e) => {
-                metrics::count_by("SettingsRefused", 1.0, "Reason", e.code())
+                metrics::count_by("SettingsRefused", 1.0, &[("Reason", e.code())])
             }
             SettingsOutcome::Malformed(_) => {
-                metrics::count_by("SettingsRefused", 1.0, "Reason", "malformed_body")
+                metrics::count_by("SettingsRefused", 1.0, &[("Reason", "malformed_body")])
             }
             SettingsOutcome::UnknownApp => {
-                metrics::count_by("SettingsRefused", 1.0, "Reason", "unknown_app")
+                metrics::count_by("SettingsRefused", 1.0, &[("Reason", "unknown_app")])
             }
             SettingsOutcome::MethodNotAllowed => {
-                metrics::count_by("SettingsRefused", 1.0, "Reason", "method_not_allowed")
+                metrics::count_by("SettingsRefused", 1.0, &[("Reason", "method_not_allowed")])
             }
         }
         outcome

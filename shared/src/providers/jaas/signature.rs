@@ -276,7 +276,7 @@ mod tests {
     use super::*;
     use http::HeaderValue;
 
-    const VECTOR: &str = include_str!("../../testdata/jaas-signature.json");
+    const VECTOR: &str = include_str!("../../../testdata/jaas-signature.json");
 
     struct Vector {
         secret: String,

@@ -3,7 +3,7 @@
 //! the benchmark and the sample-event generator all read the same examples from here.
 
 /// The catalogue as published.
-pub const CATALOGUE: &str = include_str!("../../testdata/jaas-webhook-catalogue.md");
+pub const CATALOGUE: &str = include_str!("../../../testdata/jaas-webhook-catalogue.md");
 
 /// One documented example: the section's event type and the JSON body exactly as written.
 #[derive(Debug, Clone)]

@@ -1,0 +1,133 @@
+//! 8x8 Jitsi as a Service: webhook model, signature verification, catalogue examples, and
+//! the provider interface over them.
+
+pub mod catalogue;
+pub mod files;
+pub use crate::lenient;
+pub mod model;
+pub mod signature;
+
+use http::HeaderMap;
+
+pub use files::{file_plan, plan_job, plan_job_with};
+pub use model::{EnvelopeError, EventData, EventType, JaasEvent};
+pub use signature::{JaasVerifier, SignatureError, VerifiedBody};
+
+use super::{Interpretation, NotAnEvent, Provider, Refused};
+use crate::config::{ConfigError, Env};
+use crate::facts::{EventFacts, Interpreted, ParticipantFacts};
+use crate::jobs::LinkPolicy;
+
+/// The route name and `provider` attribute.
+pub const NAME: &str = "jaas";
+
+/// The storage hosts that appear in the JaaS catalogue's links: Oracle Cloud object storage,
+/// 8x8's own domain and S3 presigned URLs (rtcstats), in their virtual-hosted
+/// (`<bucket>.s3.amazonaws.com`, `<bucket>.s3.<region>.amazonaws.com`) and path-style
+/// (`s3.amazonaws.com`, `s3.<region>.amazonaws.com`) forms. Not `*.amazonaws.com`: that would
+/// admit any load balancer, API Gateway or other endpoint anyone can create there.
+pub const SOURCE_HOSTS: &[&str] = &[
+    "objectstorage.*.oraclecloud.com",
+    "8x8.vc",
+    "*.8x8.vc",
+    "*.s3.amazonaws.com",
+    "*.s3.*.amazonaws.com",
+    "s3.amazonaws.com",
+    "s3.*.amazonaws.com",
+];
+
+/// The neutral facts of a JaaS event. Participant facts are read from the raw `data` by
+/// path, so a sibling field of the wrong type never costs them.
+pub fn facts(event: &JaasEvent) -> EventFacts {
+    let participant = match event.known_type() {
+        Some(
+            EventType::ParticipantJoined
+            | EventType::ParticipantLeft
+            | EventType::ParticipantJoinedLobby
+            | EventType::ParticipantLeftLobby,
+        ) => {
+            let data = &event.raw_data;
+            let text = |name: &str| data.get(name).and_then(lenient::string_of);
+            Some(ParticipantFacts {
+                participant_id: text("participantId").or_else(|| text("participantJid")),
+                user_id: text("id"),
+                name: text("name"),
+                moderator: data.get("moderator").and_then(lenient::bool_of),
+            })
+        }
+        _ => None,
+    };
+    EventFacts {
+        event_id: event.idempotency_key.clone(),
+        event_type: event.event_type.clone(),
+        session_id: event.session_id.clone(),
+        room: event.room().map(str::to_owned),
+        room_key: event.fqn.clone(),
+        tenant: event.app().map(str::to_owned),
+        account: event.customer_id.clone(),
+        occurred_at_ms: event.timestamp,
+        session_boundary: matches!(
+            event.known_type(),
+            Some(EventType::RoomCreated | EventType::RoomDestroyed)
+        ),
+        participant,
+        data_error: event.data_error.clone(),
+        file_failure: false,
+    }
+}
+
+/// JaaS behind the provider interface.
+#[derive(Debug, Clone)]
+pub struct JaasProvider {
+    verifier: JaasVerifier,
+}
+
+impl JaasProvider {
+    pub fn new(verifier: JaasVerifier) -> Self {
+        Self { verifier }
+    }
+
+    /// Served when `JAAS_WEBHOOK_SECRETS` holds a secret (see [`JaasVerifier::from_env`]).
+    pub fn from_env(env: &impl Env) -> Result<Option<Self>, ConfigError> {
+        let verifier = JaasVerifier::from_env(env)?;
+        Ok(verifier.has_secrets().then(|| Self::new(verifier)))
+    }
+}
+
+impl From<SignatureError> for Refused {
+    fn from(e: SignatureError) -> Self {
+        Self {
+            code: e.code(),
+            message: e.to_string(),
+        }
+    }
+}
+
+impl Provider for JaasProvider {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn verify(&self, headers: &HeaderMap, body: &[u8], now_unix_secs: i64) -> Result<(), Refused> {
+        self.verifier.verify(headers, body, now_unix_secs)?;
+        Ok(())
+    }
+
+    fn tolerance_secs(&self) -> u64 {
+        self.verifier.tolerance().as_secs()
+    }
+
+    fn interpret(
+        &self,
+        body: &[u8],
+        received_at_ms: i64,
+        links: LinkPolicy,
+    ) -> Result<Interpretation, NotAnEvent> {
+        let event = JaasEvent::parse(body).map_err(|e| NotAnEvent(e.code()))?;
+        let files = file_plan(&event, received_at_ms, links).map(|plan| plan.into_iter().collect());
+        Ok(Interpretation::Event(Box::new(Interpreted {
+            facts: facts(&event),
+            files,
+        })))
+    }
+}

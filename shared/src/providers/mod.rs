@@ -1,0 +1,170 @@
+//! The provider seam: one module per meeting platform, each behind the same small interface.
+//!
+//! A provider verifies a raw request (headers, body bytes, now) and interprets a verified body
+//! into [`crate::facts`]: the neutral facts and the files the event carries. Ingest, the
+//! tables, the copy jobs, metrics and `hooksctl` know only that interface and the registry
+//! that picks a provider by its route name (`/webhooks/{provider}`). A provider is served only
+//! when its configuration (its section of the secret) is present; any other name is 404.
+
+pub mod daily;
+pub mod jaas;
+
+use std::sync::Arc;
+
+use http::HeaderMap;
+
+use crate::config::{ConfigError, Env};
+use crate::facts::Interpreted;
+use crate::jobs::LinkPolicy;
+
+/// A refused request: a short code (JSON error and metric dimension) and a message safe to
+/// return (never a secret, a signature or the body).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct Refused {
+    pub code: &'static str,
+    pub message: String,
+}
+
+/// What a verified body is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Interpretation {
+    /// An event to store (and its files to copy).
+    Event(Box<Interpreted>),
+    /// A provider's connectivity test (Daily's `{"test":"test"}` on webhook creation):
+    /// answered 200 at once, not stored.
+    Probe,
+}
+
+/// A verified body that is not an event of this provider: quarantined as it came, with
+/// this reason.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NotAnEvent(pub &'static str);
+
+/// One meeting platform.
+pub trait Provider: Send + Sync + std::fmt::Debug {
+    /// The route name and the `provider` attribute of everything stored (`jaas`, `daily`).
+    fn name(&self) -> &'static str;
+
+    /// Checks the request's signature (and second factor, when configured) over the raw
+    /// bytes, in constant time.
+    fn verify(&self, headers: &HeaderMap, body: &[u8], now_unix_secs: i64) -> Result<(), Refused>;
+
+    /// How long a signed request stays acceptable (must be shorter than the dedup retention).
+    fn tolerance_secs(&self) -> u64;
+
+    /// Reads a verified body. Pure: `received_at_ms` only stands in for a missing event time.
+    fn interpret(
+        &self,
+        body: &[u8],
+        received_at_ms: i64,
+        links: LinkPolicy,
+    ) -> Result<Interpretation, NotAnEvent>;
+}
+
+/// The providers this deployment serves, by route name.
+#[derive(Debug, Clone, Default)]
+pub struct Registry {
+    providers: Vec<Arc<dyn Provider>>,
+}
+
+impl Registry {
+    pub fn new(providers: Vec<Arc<dyn Provider>>) -> Self {
+        Self { providers }
+    }
+
+    /// Every provider whose configuration `env` holds: JaaS with `JAAS_WEBHOOK_SECRETS`,
+    /// Daily with `DAILY_WEBHOOK_SECRETS`.
+    pub fn from_env(env: &impl Env) -> Result<Self, ConfigError> {
+        let mut providers: Vec<Arc<dyn Provider>> = Vec::new();
+        if let Some(p) = jaas::JaasProvider::from_env(env)? {
+            providers.push(Arc::new(p));
+        }
+        if let Some(p) = daily::DailyProvider::from_env(env)? {
+            providers.push(Arc::new(p));
+        }
+        Ok(Self { providers })
+    }
+
+    pub fn get(&self, name: &str) -> Option<&dyn Provider> {
+        self.providers
+            .iter()
+            .find(|p| p.name() == name)
+            .map(|p| p.as_ref())
+    }
+
+    pub fn names(&self) -> Vec<&'static str> {
+        self.providers.iter().map(|p| p.name()).collect()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.providers.is_empty()
+    }
+
+    /// The longest signature tolerance of any served provider.
+    pub fn max_tolerance_secs(&self) -> u64 {
+        self.providers
+            .iter()
+            .map(|p| p.tolerance_secs())
+            .max()
+            .unwrap_or(0)
+    }
+}
+
+/// Where a provider's files may be downloaded from: the variable that lists its host
+/// patterns, and the patterns when it is unset.
+#[derive(Debug, Clone, Copy)]
+pub struct SourceHosts {
+    pub provider: &'static str,
+    pub var: &'static str,
+    pub defaults: &'static [&'static str],
+}
+
+/// Every provider's download hosts.
+pub const SOURCE_HOSTS: &[SourceHosts] = &[
+    SourceHosts {
+        provider: jaas::NAME,
+        var: "ALLOWED_SOURCE_HOSTS",
+        defaults: jaas::SOURCE_HOSTS,
+    },
+    SourceHosts {
+        provider: daily::NAME,
+        var: "DAILY_SOURCE_HOSTS",
+        defaults: daily::SOURCE_HOSTS,
+    },
+];
+
+/// The names every provider module answers to, served or not (dedup namespaces).
+pub const ALL: &[&str] = &["jaas", "daily", "videosdk", "jitsi"];
+
+/// Resolves provider objects for the copier: each to its own provider's API, when that
+/// provider's API credentials are configured.
+#[derive(Debug, Clone, Default)]
+pub struct Resolvers {
+    pub daily: Option<daily::api::DailyApi>,
+}
+
+impl Resolvers {
+    /// Daily's API client when `DAILY_API_KEY` is set ([`daily::api::DailyApi::from_env`]).
+    pub fn from_env(env: &impl Env) -> Result<Self, ConfigError> {
+        Ok(Self {
+            daily: daily::api::DailyApi::from_env(env)?,
+        })
+    }
+}
+
+impl crate::facts::SourceResolver for Resolvers {
+    fn resolve<'a>(
+        &'a self,
+        provider: &'a str,
+        object: &'a crate::facts::ProviderObject,
+    ) -> futures::future::BoxFuture<
+        'a,
+        Result<crate::facts::ResolvedLink, crate::facts::ResolveError>,
+    > {
+        match (provider, &self.daily) {
+            (daily::NAME, Some(api)) => api.resolve(provider, object),
+            _ => crate::facts::NoObjects.resolve(provider, object),
+        }
+    }
+}
