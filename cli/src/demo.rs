@@ -364,20 +364,7 @@ pub async fn run(info: &StackInfo, wait: Duration, verbose: bool) -> anyhow::Res
         else {
             continue;
         };
-        let body = s3
-            .get_object()
-            .bucket(&info.bucket)
-            .key(&key)
-            .send()
-            .await
-            .map_err(|e| {
-                anyhow::anyhow!("get {key}: {}", aws_sdk_s3::error::DisplayErrorContext(&e))
-            })?
-            .body
-            .collect()
-            .await
-            .context("read object body")?
-            .into_bytes();
+        let body = read_object(&s3, &info.bucket, &key).await?;
         let ok = hex::encode(Sha256::digest(&body)) == file.sha256();
         checked.push((file.kind.to_owned(), key, size, ok));
     }
@@ -389,6 +376,26 @@ pub async fn run(info: &StackInfo, wait: Duration, verbose: bool) -> anyhow::Res
         timeline,
         objects: checked,
     })
+}
+
+/// An object of the local recordings bucket, read back whole (to compare with its origin).
+pub async fn read_object(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    key: &str,
+) -> anyhow::Result<Bytes> {
+    Ok(s3
+        .get_object()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .map_err(|e| anyhow::anyhow!("get {key}: {}", aws_sdk_s3::error::DisplayErrorContext(&e)))?
+        .body
+        .collect()
+        .await
+        .context("read object body")?
+        .into_bytes())
 }
 
 /// Prints the report and fails when a file is missing or differs.

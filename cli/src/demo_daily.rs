@@ -13,7 +13,7 @@ use meeting_hooks::providers::daily;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::demo::{Delivery, pseudo_random};
+use crate::demo::{Delivery, pseudo_random, read_object};
 use crate::ops::target::Target;
 use crate::stack::info::StackInfo;
 
@@ -291,20 +291,7 @@ pub async fn run(info: &StackInfo, wait: Duration, verbose: bool) -> anyhow::Res
             if let (Some(CopyStatus::Copied), Some(key)) =
                 (meeting_hooks::aws::copies::status_of(&item), key)
             {
-                let body = s3
-                    .get_object()
-                    .bucket(&info.bucket)
-                    .key(&key)
-                    .send()
-                    .await
-                    .map_err(|e| {
-                        anyhow::anyhow!("get {key}: {}", aws_sdk_s3::error::DisplayErrorContext(&e))
-                    })?
-                    .body
-                    .collect()
-                    .await
-                    .context("read object body")?
-                    .into_bytes();
+                let body = read_object(&s3, &info.bucket, &key).await?;
                 let same = hex::encode(Sha256::digest(&body)) == f.sha256;
                 f.copied = Some((key, body.len() as u64, same));
             }
