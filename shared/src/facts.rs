@@ -149,7 +149,11 @@ pub trait SourceResolver: Send + Sync + std::fmt::Debug {
     ) -> futures::future::BoxFuture<'a, Result<ResolvedLink, ResolveError>>;
 }
 
-/// The resolver of a deployment with no provider objects: every object is refused.
+/// The resolver of a deployment where no provider API is configured: every object fails,
+/// *retryably*. A job is only made for a provider that is served, so this is a
+/// misconfiguration (say Daily's section without its `apiKey`); once it is fixed the retries
+/// copy the file, and until then the job goes the way of every failing job (backoff, then the
+/// dead-letter queue and its alarm), never acknowledged as failed for good.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct NoObjects;
 
@@ -163,8 +167,9 @@ impl SourceResolver for NoObjects {
             Err(ResolveError {
                 provider: provider.to_owned(),
                 object: object.object.clone(),
-                reason: "no resolver is configured for this provider".into(),
-                permanent: true,
+                reason: "no API is configured for this provider (its secret section has no apiKey)"
+                    .into(),
+                permanent: false,
                 source: None,
             })
         })

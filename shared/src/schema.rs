@@ -92,6 +92,8 @@ pub mod event_attr {
     pub const LINK_ERROR: &str = "linkError";
     pub const CONFLICT_OF: &str = "conflictOf";
     pub const JOB_ID: &str = "jobId";
+    /// The jobs of an event that made several (Daily's raw tracks), a list; `jobId` otherwise.
+    pub const JOB_IDS: &str = "jobIds";
     pub const JOB_STATE: &str = "jobState";
     pub const JOB_LEASE_UNTIL: &str = "jobLeaseUntil";
     pub const KIND: &str = "kind";

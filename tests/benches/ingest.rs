@@ -1,9 +1,15 @@
-//! Ingest benchmark: `cargo bench -p integration-tests --bench ingest`.
+//! Ingest benchmark: `./dev bench ingest` (`cargo bench -p integration-tests --bench ingest`).
 //!
-//! 1. CPU cost per event of the pure path (verify signature + parse + plan the copy job) over
-//!    every catalogue example: median of several timed rounds, in nanoseconds per event.
-//! 2. AWS calls per event kind, counted by an SDK interceptor on the real clients against
-//!    moto_server: first delivery, a duplicate, and the queue-failure retry path.
+//! For every provider served (JaaS, Daily), over every documented example:
+//!
+//! 1. CPU cost per event of the pure path through the provider seam (verify the signature
+//!    over the raw bytes, interpret the body into facts and file plans): median of several
+//!    timed rounds, in nanoseconds per event, beside its floor measured in the same run: one
+//!    HMAC-SHA256 over the body plus one `serde_json::from_slice` of it, the least any
+//!    verifying receiver does.
+//! 2. AWS calls per delivery, counted by an SDK interceptor on the real clients against
+//!    moto_server: a first delivery, a repeat, and the queue-failure retry path, beside the
+//!    floor (one conditional `PutItem` per event, plus one `SendMessage` when it carries files).
 
 use std::collections::BTreeMap;
 use std::hint::black_box;
@@ -14,68 +20,154 @@ use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::context::BeforeSerializationInterceptorContextRef;
 use aws_smithy_runtime_api::client::orchestrator::Metadata;
+use hmac::{Hmac, KeyInit, Mac};
 use http::{HeaderMap, HeaderValue, Method};
 use integration_tests::emulator;
 use meeting_hooks::aws::{blobs::S3BlobStore, events::DynamoEventStore, queue::SqsJobQueue};
 use meeting_hooks::ingest::{IngestConfig, IngestService};
-use meeting_hooks::jaas::plan_job;
+use meeting_hooks::jaas::catalogue;
 use meeting_hooks::jaas::signature::signature_header;
-use meeting_hooks::jaas::{JaasEvent, JaasVerifier, catalogue};
+use meeting_hooks::jobs::LinkPolicy;
+use meeting_hooks::providers::{Interpretation, Registry, daily};
 use meeting_hooks::schema;
-use secrecy::SecretString;
+use sha2::Sha256;
 
-const SECRET: &str = "whsec_benchmark";
+const JAAS_SECRET: &str = "whsec_benchmark";
+/// base64 of "daily benchmark secret".
+const DAILY_SECRET: &str = "ZGFpbHkgYmVuY2htYXJrIHNlY3JldA==";
 const T: i64 = 1_700_000_000;
 
+/// One signed delivery: (label, body, headers).
+type Delivery = (String, String, HeaderMap);
+
+fn header_map(pairs: &[(&'static str, String)]) -> HeaderMap {
+    let mut h = HeaderMap::new();
+    for (name, value) in pairs {
+        h.insert(*name, HeaderValue::from_str(value).expect("header"));
+    }
+    h
+}
+
+/// Every documented example of `provider`, signed at `t`. `unique` makes each event id
+/// unseen (so each measures a first delivery).
+fn deliveries(provider: &str, t: i64, unique: Option<&str>) -> Vec<Delivery> {
+    match provider {
+        "jaas" => catalogue::examples()
+            .into_iter()
+            .enumerate()
+            .map(|(i, ex)| {
+                let body = match unique {
+                    None => ex.body,
+                    Some(tag) => {
+                        let key = serde_json::from_str::<serde_json::Value>(&ex.body)
+                            .ok()
+                            .and_then(|v| v["idempotencyKey"].as_str().map(str::to_owned));
+                        match key {
+                            Some(k) => ex.body.replacen(&k, &format!("{k}-{tag}-{i}"), 1),
+                            None => ex.body.replacen('{', &format!("{{\"{tag}\":{i},"), 1),
+                        }
+                    }
+                };
+                let sig = signature_header(JAAS_SECRET, t, body.as_bytes());
+                (ex.section, body, header_map(&[("x-jaas-signature", sig)]))
+            })
+            .collect(),
+        "daily" => daily::catalogue::examples()
+            .into_iter()
+            .enumerate()
+            .map(|(i, (ty, body))| {
+                let body = match unique {
+                    None => body,
+                    Some(tag) => daily::catalogue::body(
+                        ty,
+                        &format!("{tag}-{i}"),
+                        daily::catalogue::START + 600.0,
+                    ),
+                };
+                let ts = t.to_string();
+                let sig = daily::sign(DAILY_SECRET, &ts, body.as_bytes());
+                let h = header_map(&[
+                    (daily::SIGNATURE_HEADER, sig),
+                    (daily::TIMESTAMP_HEADER, ts),
+                ]);
+                (ty.to_owned(), body, h)
+            })
+            .collect(),
+        other => panic!("no deliveries for {other}"),
+    }
+}
+
+fn env(extra: &[(&str, &str)]) -> std::collections::HashMap<String, String> {
+    [
+        ("JAAS_WEBHOOK_SECRETS", JAAS_SECRET),
+        ("DAILY_WEBHOOK_SECRETS", DAILY_SECRET),
+    ]
+    .iter()
+    .chain(extra)
+    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+    .collect()
+}
+
+const PROVIDERS: [&str; 2] = ["jaas", "daily"];
+
+fn median_ns(iter: u32, rounds: usize, mut f: impl FnMut()) -> f64 {
+    let mut times = Vec::with_capacity(rounds);
+    for _ in 0..rounds {
+        let start = Instant::now();
+        for _ in 0..iter {
+            f();
+        }
+        times.push(start.elapsed().as_nanos() as f64 / f64::from(iter));
+    }
+    times.sort_by(f64::total_cmp);
+    times[rounds / 2]
+}
+
 fn cpu_cost() {
-    let verifier = JaasVerifier::new(
-        vec![SecretString::from(SECRET.to_owned())],
-        std::time::Duration::from_secs(300),
-        None,
-    );
-    let cases: Vec<_> = catalogue::examples()
-        .into_iter()
-        .map(|ex| {
-            let mut h = HeaderMap::new();
-            let sig = signature_header(SECRET, T, ex.body.as_bytes());
-            h.insert(
-                "x-jaas-signature",
-                HeaderValue::from_str(&sig).expect("header"),
-            );
-            (ex.section, ex.body, h)
-        })
-        .collect();
+    let registry = Registry::from_env(&env(&[])).expect("providers");
     const ITER: u32 = 2_000;
     const ROUNDS: usize = 9;
-    println!("== CPU: verify + parse + plan per event (median of {ROUNDS} rounds x {ITER}) ==");
-    let mut all = Vec::new();
-    for (section, body, headers) in &cases {
-        let mut rounds = Vec::with_capacity(ROUNDS);
-        for _ in 0..ROUNDS {
-            let start = Instant::now();
-            for _ in 0..ITER {
-                let v = verifier
-                    .verify(black_box(headers), black_box(body.as_bytes()), T)
+    println!(
+        "== CPU per event: verify + interpret through the seam, beside the floor (HMAC-SHA256 + JSON parse), median of {ROUNDS} rounds x {ITER} =="
+    );
+    for name in PROVIDERS {
+        let provider = registry.get(name).expect("served");
+        let (mut ours, mut floor) = (Vec::new(), Vec::new());
+        for (label, body, headers) in deliveries(name, T, None) {
+            let bytes = body.as_bytes();
+            let t_ours = median_ns(ITER, ROUNDS, || {
+                provider
+                    .verify(black_box(&headers), black_box(bytes), T)
                     .expect("verifies");
-                let ev = JaasEvent::parse(v.bytes()).expect("parses");
-                let job = plan_job(&ev, "key", 0).expect("plans");
-                black_box(job);
-            }
-            rounds.push(start.elapsed().as_nanos() as f64 / f64::from(ITER));
+                let i = provider
+                    .interpret(bytes, 0, LinkPolicy::HttpsOnly)
+                    .expect("an event");
+                black_box(matches!(i, Interpretation::Event(_)));
+            });
+            let t_floor = median_ns(ITER, ROUNDS, || {
+                let mut mac = Hmac::<Sha256>::new_from_slice(b"a 32-byte benchmark key, exactly")
+                    .expect("key");
+                mac.update(black_box(bytes));
+                black_box(mac.finalize());
+                black_box(serde_json::from_slice::<serde_json::Value>(bytes).expect("JSON"));
+            });
+            println!(
+                "{name:<6} {label:<34} {:>6} bytes {t_ours:>9.0} ns/event  floor {t_floor:>7.0} ns  ({:.1}x)",
+                body.len(),
+                t_ours / t_floor
+            );
+            ours.push(t_ours);
+            floor.push(t_floor);
         }
-        rounds.sort_by(f64::total_cmp);
-        let median = rounds[ROUNDS / 2];
-        all.push(median);
+        let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+        let (o, f) = (mean(&ours), mean(&floor));
         println!(
-            "{section:<30} {:>6} bytes {median:>9.0} ns/event",
-            body.len()
+            "{name} mean over {} examples: {o:.0} ns/event ({:.0} events/s on one core), floor {f:.0} ns ({:.1}x)\n",
+            ours.len(),
+            1e9 / o,
+            o / f
         );
     }
-    let mean = all.iter().sum::<f64>() / all.len() as f64;
-    println!(
-        "catalogue mean: {mean:.0} ns/event ({:.0} events/s on one core)\n",
-        1e9 / mean
-    );
 }
 
 #[derive(Debug, Default, Clone)]
@@ -143,16 +235,12 @@ async fn aws_calls() {
     let table = emu.table(&schema::EVENTS).await;
     let queue = emu.queue().await;
     let bucket = emu.bucket().await;
-    let env: std::collections::HashMap<String, String> = [
-        ("EVENTS_TABLE", table.as_str()),
-        ("JOBS_QUEUE_URL", queue.as_str()),
-        ("PAYLOAD_BUCKET", bucket.as_str()),
-        ("JAAS_WEBHOOK_SECRETS", SECRET),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v.to_owned()))
-    .collect();
-    let config = IngestConfig::from_env(&env).expect("config");
+    let config = IngestConfig::from_env(&env(&[
+        ("EVENTS_TABLE", &table),
+        ("JOBS_QUEUE_URL", &queue),
+        ("PAYLOAD_BUCKET", &bucket),
+    ]))
+    .expect("config");
     let svc = IngestService::new(
         DynamoEventStore::new(ddb.clone(), &table),
         SqsJobQueue::new(sqs, &queue),
@@ -173,62 +261,62 @@ async fn aws_calls() {
         S3BlobStore::new(meeting_hooks::aws::s3(&broken_sdk), &bucket),
         &config,
     );
+    let registry = Registry::from_env(&env(&[])).expect("providers");
     let now = meeting_hooks::respond::now_ms();
-    let deliver = |svc_body: &str| {
-        let mut h = HeaderMap::new();
-        let sig = signature_header(SECRET, now / 1000, svc_body.as_bytes());
-        h.insert(
-            "x-jaas-signature",
-            HeaderValue::from_str(&sig).expect("header"),
-        );
-        h
-    };
-    println!("== AWS calls per delivery (counted by an SDK interceptor, against moto_server) ==");
-    let mut rows: BTreeMap<String, (String, String)> = BTreeMap::new();
-    for (i, ex) in catalogue::examples().into_iter().enumerate() {
-        // A unique key per example so every row measures a first delivery.
-        let body = ex.body.replacen(
-            "\"idempotencyKey\"",
-            &format!("\"bench\":{i},\"idempotencyKey\""),
-            1,
-        );
-        let body = match JaasEvent::parse(body.as_bytes())
-            .ok()
-            .and_then(|e| e.idempotency_key)
-        {
-            Some(k) => body.replacen(&k, &format!("{k}-bench-{i}"), 1),
-            None => body,
-        };
-        let h = deliver(&body);
-        counter.take();
-        let first = svc
-            .handle("jaas", &Method::POST, &h, body.as_bytes(), now)
-            .await;
-        let first_calls = fmt(&counter.take());
-        let dup = svc
-            .handle("jaas", &Method::POST, &h, body.as_bytes(), now)
-            .await;
-        let dup_calls = fmt(&counter.take());
-        let kind = match plan_job(&JaasEvent::parse(body.as_bytes()).expect("parses"), "k", 0) {
-            Ok(Some(j)) => format!("{} ({})", ex.section, j.kind.as_str()),
-            _ => ex.section.clone(),
-        };
-        rows.insert(
-            kind,
-            (
-                format!("{first:?}: {first_calls}"),
-                format!("{dup:?}: {dup_calls}"),
-            ),
+    println!(
+        "== AWS calls per delivery (counted by an SDK interceptor, against moto_server), floor: 1 PutItem, +1 SendMessage with files =="
+    );
+    for name in PROVIDERS {
+        let provider = registry.get(name).expect("served");
+        let (mut total, mut floor_total, mut n) = (0u32, 0u32, 0u32);
+        let mut rows: BTreeMap<String, (String, String)> = BTreeMap::new();
+        for (label, body, h) in deliveries(name, now / 1000, Some("bench")) {
+            let files = match provider.interpret(body.as_bytes(), now, LinkPolicy::HttpsOnly) {
+                Ok(Interpretation::Event(e)) => e.files.as_ref().map_or(0, Vec::len),
+                _ => 0,
+            };
+            counter.take();
+            let first = svc
+                .handle(name, &Method::POST, &h, body.as_bytes(), now)
+                .await;
+            let first_calls = counter.take();
+            let dup = svc
+                .handle(name, &Method::POST, &h, body.as_bytes(), now)
+                .await;
+            let dup_calls = counter.take();
+            total += first_calls.values().sum::<u32>();
+            floor_total += 1 + u32::from(files > 0);
+            n += 1;
+            let label = if files > 0 {
+                format!("{label} ({files} file(s))")
+            } else {
+                label
+            };
+            rows.insert(
+                label,
+                (
+                    format!("{first:?}: {}", fmt(&first_calls)),
+                    format!("{dup:?}: {}", fmt(&dup_calls)),
+                ),
+            );
+        }
+        for (label, (first, dup)) in &rows {
+            println!("{name:<6} {label:<45} first: {first:<60} repeat: {dup}");
+        }
+        println!(
+            "{name} first deliveries: {:.2} AWS calls per delivery, floor {:.2} ({n} examples)\n",
+            f64::from(total) / f64::from(n),
+            f64::from(floor_total) / f64::from(n)
         );
     }
-    for (kind, (first, dup)) in &rows {
-        println!("{kind:<45} first: {first:<60} repeat: {dup}");
-    }
-    // Queue failure, then the retry that recovers the job.
+    // Queue failure, then the retry that recovers the job (the JaaS recording).
     let body = catalogue::example("RECORDING_UPLOADED")
         .body
         .replace("c2b42ad3d-12a6-5908-cf38-f21ae2451fc0", "bench-recovery");
-    let h = deliver(&body);
+    let h = header_map(&[(
+        "x-jaas-signature",
+        signature_header(JAAS_SECRET, now / 1000, body.as_bytes()),
+    )]);
     counter.take();
     let failed = broken
         .handle("jaas", &Method::POST, &h, body.as_bytes(), now)

@@ -12,7 +12,13 @@ fn main() -> std::io::Result<()> {
     let root = workspace_root().join("events");
     let files = sample_events::generate();
     let wanted: HashSet<_> = files.iter().map(|f| root.join(&f.path)).collect();
-    for dir in ["webhooks", "settings", "copier"] {
+    for dir in [
+        "webhooks",
+        "settings",
+        "copier",
+        "daily/webhooks",
+        "daily/copier",
+    ] {
         remove_stale(&root.join(dir), &wanted)?;
     }
     for f in &files {

@@ -13,6 +13,11 @@
 //!   `request-signed.json` (also signed): `POST /settings/jaas` with the catalogue's body.
 //! - `events/copier/<kind>.json` and `all-kinds.json`: SQS events carrying the copy jobs that
 //!   webhook-ingest enqueues when the catalogue's events arrive in catalogue order.
+//! - `events/daily/webhooks/<type>.json`: `POST /webhooks/daily`, one per documented Daily
+//!   type (the Daily catalogue's example bodies), signed with [`DAILY_SAMPLE_SECRET`] at
+//!   [`SAMPLE_T`]; `events/daily/webhooks/test.json` is the creation test Daily sends.
+//! - `events/daily/copier/all-files.json`: the jobs those samples make (provider objects,
+//!   resolved at copy time through Daily's REST API).
 //!
 //! Nothing here is secret: the sample secret and token are for local runs only.
 
@@ -21,7 +26,8 @@ use std::collections::HashSet;
 use meeting_hooks::jaas::catalogue::{self, CATALOGUE};
 use meeting_hooks::jaas::plan_job;
 use meeting_hooks::jaas::{JaasEvent, signature};
-use meeting_hooks::jobs::CopyJob;
+use meeting_hooks::jobs::{CopyJob, job_from_plan};
+use meeting_hooks::providers::{Interpretation, daily};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
@@ -38,7 +44,15 @@ const REGION: &str = "us-east-1";
 const ACCOUNT: &str = "123456789012";
 /// One of JaaS's documented webhook source addresses.
 const JAAS_SOURCE_IP: &str = "52.26.201.32";
+/// Daily publishes no source addresses: one from TEST-NET-3 (RFC 5737).
+const DAILY_SOURCE_IP: &str = "203.0.113.10";
 pub const WEBHOOK_PATH: &str = "/webhooks/jaas";
+pub const DAILY_WEBHOOK_PATH: &str = "/webhooks/daily";
+/// Daily webhook secret of the samples, base64 as Daily shows an `hmac` (local development
+/// only; the local stack uses the same one).
+pub const DAILY_SAMPLE_SECRET: &str = "ZGFpbHlfbG9jYWxfZGV2ZWxvcG1lbnRfb25seQ==";
+/// The body of Daily's creation test.
+pub const DAILY_TEST_BODY: &str = r#"{"test":"test"}"#;
 pub const SETTINGS_PATH: &str = "/settings/jaas";
 /// Queue ARN in the SQS samples.
 pub const JOBS_QUEUE_ARN: &str = "arn:aws:sqs:us-east-1:123456789012:meeting-hooks-jobs";
@@ -61,21 +75,29 @@ pub fn copier_file(kind: &str) -> String {
     format!("copier/{kind}.json")
 }
 
+/// The file name of the Daily webhook sample for a type (`meeting.started.json`).
+pub fn daily_webhook_file(event_type: &str) -> String {
+    format!("daily/webhooks/{event_type}.json")
+}
+
+/// The Daily copier sample.
+pub const DAILY_COPIER_FILE: &str = "daily/copier/all-files.json";
+
 /// Every sample file, in a stable order.
 pub fn generate() -> Vec<SampleFile> {
     let mut files = Vec::new();
     for ex in catalogue::examples() {
-        let request = http_request("POST", WEBHOOK_PATH, &ex.body, true, &ex.section);
+        let request = jaas_request(WEBHOOK_PATH, &ex.body, true, &ex.section);
         files.push(file(webhook_file(&ex.section), &request));
     }
     let body = settings_request_body();
     files.push(file(
         "settings/request.json".into(),
-        &http_request("POST", SETTINGS_PATH, &body, false, "settings"),
+        &jaas_request(SETTINGS_PATH, &body, false, "settings"),
     ));
     files.push(file(
         "settings/request-signed.json".into(),
-        &http_request("POST", SETTINGS_PATH, &body, true, "settings-signed"),
+        &jaas_request(SETTINGS_PATH, &body, true, "settings-signed"),
     ));
     let jobs = catalogue_jobs();
     for job in &jobs {
@@ -85,7 +107,83 @@ pub fn generate() -> Vec<SampleFile> {
         ));
     }
     files.push(file("copier/all-kinds.json".into(), &sqs_event(&jobs)));
+    for (event_type, body) in daily::catalogue::examples() {
+        files.push(file(
+            daily_webhook_file(event_type),
+            &daily_request(&body, &format!("daily-{event_type}")),
+        ));
+    }
+    files.push(file(
+        daily_webhook_file("test"),
+        &daily_request(DAILY_TEST_BODY, "daily-test"),
+    ));
+    files.push(file(DAILY_COPIER_FILE.into(), &sqs_event(&daily_jobs())));
     files
+}
+
+/// The copy jobs webhook-ingest enqueues when every Daily sample is delivered once: the
+/// provider's own interpretation, made into jobs the way ingest makes them (keys `daily:<id>`).
+pub fn daily_jobs() -> Vec<CopyJob> {
+    let received = SAMPLE_T * 1000;
+    let mut jobs = Vec::new();
+    for (event_type, body) in daily::catalogue::examples() {
+        let interpreted = match daily::interpret(body.as_bytes(), received) {
+            Ok(Interpretation::Event(e)) => e,
+            other => panic!("Daily example {event_type} is not an event: {other:?}"),
+        };
+        let key = format!(
+            "{}:{}",
+            daily::NAME,
+            interpreted
+                .facts
+                .event_id
+                .as_deref()
+                .expect("examples have ids")
+        );
+        let plans = interpreted
+            .files
+            .clone()
+            .unwrap_or_else(|e| panic!("Daily example {event_type}: {e}"));
+        for plan in plans {
+            jobs.push(job_from_plan(
+                daily::NAME,
+                &interpreted.facts,
+                &key,
+                received,
+                plan,
+            ));
+        }
+    }
+    jobs
+}
+
+fn jaas_request(path: &str, body: &str, signed: bool, request_id: &str) -> Value {
+    let mut headers = vec![("authorization", SAMPLE_AUTHORIZATION.to_owned())];
+    if signed {
+        headers.push((
+            "x-jaas-signature",
+            signature::signature_header(SAMPLE_SECRET, SAMPLE_T, body.as_bytes()),
+        ));
+    }
+    http_request(path, body, &headers, JAAS_SOURCE_IP, request_id)
+}
+
+fn daily_request(body: &str, request_id: &str) -> Value {
+    let t = SAMPLE_T.to_string();
+    let headers = [
+        (
+            daily::SIGNATURE_HEADER,
+            daily::sign(DAILY_SAMPLE_SECRET, &t, body.as_bytes()),
+        ),
+        (daily::TIMESTAMP_HEADER, t),
+    ];
+    http_request(
+        DAILY_WEBHOOK_PATH,
+        body,
+        &headers,
+        DAILY_SOURCE_IP,
+        request_id,
+    )
 }
 
 fn file(path: String, value: &Value) -> SampleFile {
@@ -142,24 +240,28 @@ pub fn catalogue_jobs() -> Vec<CopyJob> {
     jobs
 }
 
-fn http_request(method: &str, path: &str, body: &str, signed: bool, request_id: &str) -> Value {
+/// An API Gateway HTTP API (payload 2.0) `POST` of `body` to `path` from `source_ip`, with
+/// the provider's `headers` beside the ones API Gateway adds.
+fn http_request(
+    path: &str,
+    body: &str,
+    provider_headers: &[(&str, String)],
+    source_ip: &str,
+    request_id: &str,
+) -> Value {
+    let method = "POST";
     let host = format!("{API_ID}.execute-api.{REGION}.amazonaws.com");
     let route = format!("{method} {path}");
     let mut headers = json!({
-        "authorization": SAMPLE_AUTHORIZATION,
         "content-length": body.len().to_string(),
         "content-type": "application/json",
         "host": host,
-        "x-forwarded-for": JAAS_SOURCE_IP,
+        "x-forwarded-for": source_ip,
         "x-forwarded-port": "443",
         "x-forwarded-proto": "https",
     });
-    if signed {
-        headers["x-jaas-signature"] = Value::from(signature::signature_header(
-            SAMPLE_SECRET,
-            SAMPLE_T,
-            body.as_bytes(),
-        ));
+    for (name, value) in provider_headers {
+        headers[*name] = Value::from(value.as_str());
     }
     json!({
         "version": "2.0",
@@ -176,7 +278,7 @@ fn http_request(method: &str, path: &str, body: &str, signed: bool, request_id: 
                 "method": method,
                 "path": path,
                 "protocol": "HTTP/1.1",
-                "sourceIp": JAAS_SOURCE_IP,
+                "sourceIp": source_ip,
             },
             "requestId": format!("sample-{}", request_id.to_ascii_lowercase()),
             "routeKey": route,

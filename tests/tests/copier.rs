@@ -738,7 +738,7 @@ async fn ssrf_production_policy_refuses_every_internal_or_unlisted_target() {
     .await;
     assert!(reason.contains("scheme"), "{reason}");
     let reason = refused(&f, prod(), "https://evil.example.com/x?sig=secret").await;
-    assert!(reason.contains("not in ALLOWED_SOURCE_HOSTS"), "{reason}");
+    assert!(reason.contains("allowed source hosts"), "{reason}");
     for link in [
         format!("https://127.0.0.1:{port}/x"),
         "https://10.1.2.3/x".to_owned(),
@@ -1531,4 +1531,176 @@ async fn a_body_longer_than_the_jobs_declared_size_is_refused() {
     ok.meta.file_size = Some(1000);
     service.process(&ok, &attempt(60)).await.expect("copied");
     assert!(f.object(&layout::object_key(&ok)).await.expect("object") == small);
+}
+
+// ---- Provider objects (Daily): the link is asked of the provider's REST API per attempt ----
+
+const DAILY_KEY: &str = "daily-api-key-never-logged";
+
+/// A Daily recording job whose access link the test origin's `/v1` answers.
+fn daily_job(recording_id: &str) -> CopyJob {
+    CopyJob {
+        provider: "daily".into(),
+        job_id: format!("daily:recording:{recording_id}"),
+        file: meeting_hooks::facts::FileSource::Object(meeting_hooks::facts::ProviderObject {
+            object: "recording".into(),
+            id: recording_id.into(),
+            part: None,
+        }),
+        ..job(FileKind::Recording, "https://unused.invalid/")
+    }
+}
+
+fn daily_api(f: &Fixture) -> meeting_hooks::providers::daily::api::DailyApi {
+    meeting_hooks::providers::daily::api::DailyApi::new(
+        &f.origin.url("/v1"),
+        secrecy::SecretString::from(DAILY_KEY),
+        Duration::from_secs(5),
+    )
+    .expect("client")
+}
+
+/// Routes the access-link endpoint of `id` to an answer pointing at `file_path`.
+fn access_link_route(f: &Fixture, id: &str, file_path: &str, route: fn(Bytes) -> Route) -> String {
+    let answer = serde_json::json!({
+        "download_link": f.origin.url(file_path),
+        "expires": now_ms() / 1000 + 3600,
+    });
+    let path = format!("/v1/recordings/{id}/access-link");
+    f.origin.route(
+        &path,
+        route(Bytes::from(answer.to_string())).content_type("application/json"),
+    );
+    path
+}
+
+#[tokio::test]
+async fn a_daily_recording_gets_a_fresh_access_link_on_every_attempt() {
+    let f = fixture().await;
+    let bytes = data((PART + 999) as usize, 31);
+    let id = unique("rec");
+    // The API fails once, then the file fails once: three links asked, two fetches.
+    let link_path = access_link_route(&f, &id, "/daily-file", |b| Route::file(b).failing(1));
+    f.origin
+        .route("/daily-file", Route::file(bytes.clone()).failing(1));
+    let job = daily_job(&id);
+    let (service, _) = f.service_with(dev_policy(), with_inline_retries(4));
+    let service = service.with_resolver(Arc::new(daily_api(&f)));
+
+    let done = service
+        .process(&job, &attempt(60))
+        .await
+        .expect("copied in one delivery");
+    assert!(matches!(done, Done::Copied(_)), "{done:?}");
+    assert_eq!(f.origin.seen(&link_path).len(), 3, "a link per attempt");
+    assert_eq!(f.origin.seen("/daily-file").len(), 2);
+    let stored = f.object(&layout::object_key(&job)).await.expect("object");
+    assert_eq!(sha_hex(&stored), sha_hex(&bytes));
+    assert_eq!(f.status(&job).await, CopyStatus::Copied);
+    assert_eq!(f.open_uploads().await, 0);
+}
+
+#[tokio::test]
+async fn a_refused_api_key_is_retried_later_and_never_named_in_the_failure() {
+    let f = fixture().await;
+    let id = unique("rec");
+    let path = format!("/v1/recordings/{id}/access-link");
+    f.origin.route(&path, Route::status(401));
+    let job = daily_job(&id);
+    let (service, _) = f.service();
+    let service = service.with_resolver(Arc::new(daily_api(&f)));
+
+    // A fixed key makes the job succeed: retryable, the upload never started.
+    let failure = expect_failure(
+        service.process(&job, &attempt(60)).await,
+        FailureClass::Retryable,
+    );
+    let text = format!("{failure:?} {}", failure.reason);
+    assert!(failure.reason.contains("401"), "{}", failure.reason);
+    assert!(!text.contains(DAILY_KEY), "{text}");
+    assert!(f.object(&layout::object_key(&job)).await.is_none());
+
+    // The key is fixed: the next delivery copies.
+    let bytes = data(4096, 32);
+    access_link_route(&f, &id, "/daily-fixed", Route::file);
+    f.origin.route("/daily-fixed", Route::file(bytes.clone()));
+    let done = service
+        .process(&job, &attempt(60))
+        .await
+        .expect("copied once the key works");
+    assert!(matches!(done, Done::Copied(_)), "{done:?}");
+    let stored = f.object(&layout::object_key(&job)).await.expect("object");
+    assert_eq!(stored, bytes);
+}
+
+#[tokio::test]
+async fn a_recording_daily_no_longer_has_fails_for_good_without_a_fetch() {
+    let f = fixture().await;
+    let id = unique("rec");
+    let path = format!("/v1/recordings/{id}/access-link");
+    f.origin.route(&path, Route::status(404));
+    let job = daily_job(&id);
+    let (service, _) = f.service();
+    let service = service.with_resolver(Arc::new(daily_api(&f)));
+    let failure = expect_failure(
+        service.process(&job, &attempt(60)).await,
+        FailureClass::Permanent,
+    );
+    assert!(failure.reason.contains("404"), "{}", failure.reason);
+    assert!(matches!(
+        f.status(&job).await,
+        CopyStatus::Failed {
+            permanent: true,
+            ..
+        }
+    ));
+}
+
+#[tokio::test]
+async fn a_daily_access_link_outside_dailys_hosts_is_refused() {
+    let f = fixture().await;
+    let id = unique("rec");
+    let answer = serde_json::json!({"download_link": "https://files.example.com/r.mp4"});
+    f.origin.route(
+        &format!("/v1/recordings/{id}/access-link"),
+        Route::file(Bytes::from(answer.to_string())).content_type("application/json"),
+    );
+    let job = daily_job(&id);
+    // Production hosts for Daily; the link's host is not among them.
+    let policies = meeting_hooks::copier::policy::SourcePolicies::new(vec![(
+        "daily".into(),
+        SourcePolicy::new(
+            meeting_hooks::providers::daily::SOURCE_HOSTS
+                .iter()
+                .map(|h| HostPattern::parse(h).expect("pattern"))
+                .collect(),
+            false,
+        ),
+    )]);
+    let emu = emulator();
+    let origin = HttpOrigin::with_policies(
+        policies,
+        3,
+        Duration::from_secs(5),
+        Duration::from_secs(10),
+        meeting_hooks::copier::origin::SystemLookup,
+    )
+    .expect("client");
+    let service = CopyService::new(
+        DynamoCopyStore::new(emu.dynamodb(), &f.table),
+        S3MultipartSink::new(meeting_hooks::aws::s3(&emu.sdk), &f.bucket),
+        origin,
+        settings(Duration::from_secs(60)),
+    )
+    .with_resolver(Arc::new(daily_api(&f)));
+    let failure = expect_failure(
+        service.process(&job, &attempt(60)).await,
+        FailureClass::Permanent,
+    );
+    assert!(
+        failure.reason.contains("allowed source hosts"),
+        "{}",
+        failure.reason
+    );
+    assert!(!failure.reason.contains("/r.mp4"), "{}", failure.reason);
 }

@@ -890,3 +890,94 @@ async fn one_query_reads_a_session_in_time_order_and_one_lists_a_rooms_sessions(
     sessions.dedup();
     assert_eq!(sessions, ["s2", "s1"], "newest session first");
 }
+
+// ---- Daily through the same handler and tables ----
+
+const DAILY_SECRET: &str = "ZGFpbHlfaW50ZWdyYXRpb25fdGVzdA==";
+
+fn daily_request(body: &str, secret: &str, ts: Option<i64>) -> Request {
+    let mut req = ::http::Request::builder()
+        .method("POST")
+        .uri("/webhooks/daily");
+    if let Some(ts) = ts {
+        let ts = ts.to_string();
+        req = req
+            .header(
+                meeting_hooks::providers::daily::SIGNATURE_HEADER,
+                meeting_hooks::providers::daily::sign(secret, &ts, body.as_bytes()),
+            )
+            .header(meeting_hooks::providers::daily::TIMESTAMP_HEADER, ts);
+    }
+    req.body(Body::Text(body.to_owned())).expect("request")
+}
+
+fn daily_service(stack: &Stack) -> IngestService<DynamoEventStore, SqsJobQueue, S3BlobStore> {
+    stack.service(&[
+        ("DAILY_WEBHOOK_SECRETS", DAILY_SECRET),
+        ("DAILY_SIGNATURE_TOLERANCE_SECONDS", "300"),
+    ])
+}
+
+#[tokio::test]
+async fn forged_stale_and_unsigned_daily_requests_store_nothing() {
+    let stack = Stack::new().await;
+    let svc = daily_service(&stack);
+    let body = meeting_hooks::providers::daily::catalogue::body(
+        "participant.joined",
+        "ev-forged",
+        1_708_972_205.5,
+    );
+    let now = now_ms() / 1000;
+    let mut tampered = daily_request(&body, DAILY_SECRET, Some(now));
+    *tampered.body_mut() = Body::Text(body.replace("Ana", "Anna"));
+    for (req, code) in [
+        (
+            daily_request(&body, "YXR0YWNrZXI=", Some(now)),
+            "signature_mismatch",
+        ),
+        (
+            daily_request(&body, DAILY_SECRET, Some(now - 301)),
+            "signature_stale",
+        ),
+        (
+            daily_request(&body, DAILY_SECRET, None),
+            "signature_missing",
+        ),
+        (tampered, "signature_mismatch"),
+    ] {
+        let (status, answer) = send(&svc, req).await;
+        assert_eq!((status, answer["error"].as_str()), (401, Some(code)));
+    }
+    assert!(stack.items().await.is_empty());
+    assert!(stack.jobs().await.is_empty());
+    // The same body, signed: stored.
+    let (status, answer) = send(&svc, daily_request(&body, DAILY_SECRET, Some(now))).await;
+    assert_eq!((status, answer["status"].as_str()), (200, Some("stored")));
+}
+
+#[tokio::test]
+async fn a_raw_tracks_recording_stores_every_track_job_on_its_event() {
+    let stack = Stack::new().await;
+    let svc = daily_service(&stack);
+    let body = r#"{"version":"1.0.0","type":"recording.ready-to-download","id":"ev-tracks","event_ts":1708972800.5,"payload":{"type":"raw-tracks","recording_id":"rt-1","room_name":"r","start_ts":1708972230,"tracks":[{"s3Key":"d/r/1-cam-video.webm","size":100,"type":"video"},{"s3Key":"d/r/1-mic-audio.webm","size":50,"type":"audio"}]}}"#;
+    let (status, answer) = send(
+        &svc,
+        daily_request(body, DAILY_SECRET, Some(now_ms() / 1000)),
+    )
+    .await;
+    assert_eq!((status, answer["status"].as_str()), (200, Some("stored")));
+    let items = stack.items().await;
+    let item = events(&items)[0];
+    assert_eq!(s(item, a::KEY), Some("daily:ev-tracks"));
+    let mut stored = meeting_hooks::aws::events::job_ids_of(item);
+    let mut queued: Vec<String> = stack.jobs().await.into_iter().map(|j| j.job_id).collect();
+    stored.sort();
+    queued.sort();
+    assert_eq!(stored.len(), 2, "{item:?}");
+    assert_eq!(stored, queued);
+    assert!(
+        stored
+            .iter()
+            .all(|id| id.starts_with("daily:recording:rt-1/track-"))
+    );
+}

@@ -8,14 +8,15 @@ use std::time::Duration;
 
 use aws_lambda_events::event::sqs::SqsEvent;
 use integration_tests::sample_events::{
-    self, JOBS_QUEUE_ARN, SAMPLE_AUTHORIZATION, SAMPLE_SECRET, SAMPLE_T, SETTINGS_PATH,
-    WEBHOOK_PATH,
+    self, DAILY_COPIER_FILE, DAILY_SAMPLE_SECRET, DAILY_TEST_BODY, DAILY_WEBHOOK_PATH,
+    JOBS_QUEUE_ARN, SAMPLE_AUTHORIZATION, SAMPLE_SECRET, SAMPLE_T, SETTINGS_PATH, WEBHOOK_PATH,
 };
 use integration_tests::{emulator, workspace_root};
 use meeting_hooks::aws::{blobs::S3BlobStore, events::DynamoEventStore, queue::SqsJobQueue};
 use meeting_hooks::ingest::{IngestConfig, IngestService, http};
 use meeting_hooks::jaas::{EventType, JaasVerifier, catalogue};
 use meeting_hooks::jobs::{CopyJob, decode_job};
+use meeting_hooks::providers::daily::{self, DailyVerifier};
 use meeting_hooks::schema::{EVENTS, event_attr};
 use secrecy::SecretString;
 use serde_json::Value;
@@ -55,7 +56,13 @@ fn committed_samples_are_what_the_generator_makes() {
     }
     // And nothing the generator no longer makes.
     let wanted: HashSet<_> = files.iter().map(|f| f.path.clone()).collect();
-    for dir in ["webhooks", "settings", "copier"] {
+    for dir in [
+        "webhooks",
+        "settings",
+        "copier",
+        "daily/webhooks",
+        "daily/copier",
+    ] {
         for entry in std::fs::read_dir(events_dir().join(dir)).expect("events subdirectory") {
             let path = entry.expect("dir entry").path();
             let rel = format!(
@@ -108,33 +115,59 @@ fn every_event_type_has_a_signed_webhook_sample_wrapping_its_catalogue_example()
     }
 }
 
+/// Fresh events table, queue and payload bucket on the emulator.
+struct Tables {
+    table: String,
+    queue: String,
+    bucket: String,
+}
+
+impl Tables {
+    async fn new() -> Self {
+        let emu = emulator();
+        Self {
+            table: emu.table(&EVENTS).await,
+            queue: emu.queue().await,
+            bucket: emu.bucket().await,
+        }
+    }
+
+    /// The ingest use case over these tables, configured by `provider_env` as a deployment is.
+    fn service(
+        &self,
+        provider_env: &[(&str, String)],
+    ) -> IngestService<DynamoEventStore, SqsJobQueue, S3BlobStore> {
+        let emu = emulator();
+        let env: std::collections::HashMap<String, String> = [
+            ("EVENTS_TABLE", self.table.clone()),
+            ("JOBS_QUEUE_URL", self.queue.clone()),
+            ("PAYLOAD_BUCKET", self.bucket.clone()),
+        ]
+        .iter()
+        .chain(provider_env)
+        .map(|(k, v)| ((*k).to_owned(), v.clone()))
+        .collect();
+        let config = IngestConfig::from_env(&env).expect("config");
+        IngestService::new(
+            DynamoEventStore::new(emu.dynamodb(), &self.table),
+            SqsJobQueue::new(emu.sqs(), &self.queue),
+            S3BlobStore::new(emu.s3(), &self.bucket),
+            &config,
+        )
+    }
+}
+
 #[tokio::test]
 async fn webhook_samples_are_stored_exactly_once_by_the_ingest_handler() {
     let emu = emulator();
-    let table = emu.table(&EVENTS).await;
-    let queue = emu.queue().await;
-    let bucket = emu.bucket().await;
-    let env = |tolerance: i64| {
-        [
-            ("EVENTS_TABLE", table.clone()),
-            ("JOBS_QUEUE_URL", queue.clone()),
-            ("PAYLOAD_BUCKET", bucket.clone()),
+    let tables = Tables::new().await;
+    let (table, queue) = (&tables.table, &tables.queue);
+    let service = |tolerance: i64| {
+        tables.service(&[
             ("JAAS_WEBHOOK_SECRETS", SAMPLE_SECRET.to_owned()),
             ("JAAS_AUTHORIZATION", SAMPLE_AUTHORIZATION.to_owned()),
             ("SIGNATURE_TOLERANCE_SECONDS", tolerance.to_string()),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v))
-        .collect::<std::collections::HashMap<_, _>>()
-    };
-    let service = |tolerance: i64| {
-        let config = IngestConfig::from_env(&env(tolerance)).expect("config");
-        IngestService::new(
-            DynamoEventStore::new(emu.dynamodb(), &table),
-            SqsJobQueue::new(emu.sqs(), &queue),
-            S3BlobStore::new(emu.s3(), &bucket),
-            &config,
-        )
+        ])
     };
 
     // With the default tolerance the fixed `t` is long stale: the samples are refused, so the
@@ -176,7 +209,7 @@ async fn webhook_samples_are_stored_exactly_once_by_the_ingest_handler() {
         assert_eq!(json(&resp)["status"], "duplicate", "{rel}");
     }
 
-    let items = emu.scan(&table).await;
+    let items = emu.scan(table).await;
     assert_eq!(items.len(), examples.len(), "one item per sample");
     let stored: BTreeSet<String> = items
         .iter()
@@ -191,7 +224,7 @@ async fn webhook_samples_are_stored_exactly_once_by_the_ingest_handler() {
 
     // The queued jobs are exactly the ones in the copier samples.
     let queued: BTreeSet<String> = emu
-        .drain(&queue)
+        .drain(queue)
         .await
         .iter()
         .map(|b| decode_job(b).expect("queued job decodes").to_json())
@@ -299,16 +332,9 @@ fn json(resp: &lambda_http::Response<lambda_http::Body>) -> Value {
     serde_json::from_slice(resp.body().as_ref()).expect("JSON response")
 }
 
-#[tokio::test]
-async fn copier_samples_go_through_the_copier_handler() {
-    use meeting_hooks::aws::{copies::DynamoCopyStore, objects::S3MultipartSink};
-    use meeting_hooks::copier::CopierConfig;
-    use meeting_hooks::copier::service::CopyService;
-    use meeting_hooks::copier::sqs::{Invocation, JobHandler, handle_batch};
-
-    // Production configuration (no development origin). The catalogue's links expired long
-    // ago, so each job is refused permanently before any request is made: acknowledged (no
-    // batch item failure, no DLQ), and recorded as failed with the reason.
+/// The copier as deployed (`wiring::copier`, production configuration: no development
+/// origin, no provider API configured) over fresh tables: its handler, copies table and bucket.
+async fn deployed_copier() -> (meeting_hooks::aws::wiring::Copier, String, String) {
     let emu = emulator();
     let table = emu.table(&meeting_hooks::schema::COPIES).await;
     let bucket = emu.bucket().await;
@@ -321,18 +347,26 @@ async fn copier_samples_go_through_the_copier_handler() {
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v.to_owned()))
     .collect();
-    let config = CopierConfig::from_env(&env).expect("copier config");
-    let service = CopyService::new(
-        DynamoCopyStore::new(emu.dynamodb(), &table),
-        S3MultipartSink::new(emu.s3(), &bucket),
-        config.origin().expect("origin"),
-        config.settings(),
-    );
-    let service = JobHandler::new(
-        service,
-        meeting_hooks::aws::queue::SqsJobQueue::new(emu.sqs(), &queue_url),
-        config.retry_backoff,
-    );
+    let (handler, _) = meeting_hooks::aws::wiring::copier(&emu.sdk, &env).expect("wiring");
+    (handler, table, bucket)
+}
+
+fn invocation() -> meeting_hooks::copier::sqs::Invocation {
+    meeting_hooks::copier::sqs::Invocation {
+        request_id: "sample".into(),
+        stop_at: tokio::time::Instant::now() + Duration::from_secs(60),
+    }
+}
+
+#[tokio::test]
+async fn copier_samples_go_through_the_copier_handler() {
+    use meeting_hooks::copier::sqs::handle_batch;
+
+    // The catalogue's links expired long ago, so each job is refused permanently before any
+    // request is made: acknowledged (no batch item failure, no DLQ), and recorded as failed
+    // with the reason.
+    let emu = emulator();
+    let (service, table, bucket) = deployed_copier().await;
     let event = sqs("copier/all-kinds.json");
     let ids: Vec<String> = event
         .records
@@ -343,11 +377,7 @@ async fn copier_samples_go_through_the_copier_handler() {
                 .job_id
         })
         .collect();
-    let invocation = Invocation {
-        request_id: "sample".into(),
-        stop_at: tokio::time::Instant::now() + Duration::from_secs(60),
-    };
-    let response = handle_batch(&service, event, &invocation).await;
+    let response = handle_batch(&service, event, &invocation()).await;
     assert!(
         response.batch_item_failures.is_empty(),
         "{:?}",
@@ -374,4 +404,157 @@ async fn copier_samples_go_through_the_copier_handler() {
         .await
         .expect("list");
     assert_eq!(listed.key_count(), Some(0), "nothing was fetched");
+}
+
+// ---- Daily ----
+
+#[test]
+fn every_daily_type_has_a_signed_sample_wrapping_its_catalogue_example() {
+    let examples = daily::catalogue::examples();
+    assert_eq!(examples.len(), daily::TYPES.len());
+    let verifier = DailyVerifier::new(
+        &[SecretString::from(DAILY_SAMPLE_SECRET)],
+        Duration::from_secs(0),
+        None,
+    )
+    .expect("base64 secret");
+    let other = DailyVerifier::new(
+        &[SecretString::from("c29tZSBvdGhlciBzZWNyZXQ=")],
+        Duration::from_secs(0),
+        None,
+    )
+    .expect("base64 secret");
+    let with_test = examples
+        .iter()
+        .map(|(t, b)| (*t, b.clone()))
+        .chain([("test", DAILY_TEST_BODY.to_owned())]);
+    for (event_type, body) in with_test {
+        let rel = sample_events::daily_webhook_file(event_type);
+        let req = request(&rel);
+        assert_eq!(req.uri().path(), DAILY_WEBHOOK_PATH, "{rel}");
+        let got = meeting_hooks::respond::body_bytes(req.body());
+        assert_eq!(got, body.as_bytes(), "{rel}: not the example byte for byte");
+        verifier
+            .verify(req.headers(), got, SAMPLE_T)
+            .unwrap_or_else(|e| panic!("{rel}: {e:?}"));
+        assert!(other.verify(req.headers(), got, SAMPLE_T).is_err(), "{rel}");
+    }
+}
+
+#[tokio::test]
+async fn daily_samples_are_stored_exactly_once_and_make_the_copier_samples_jobs() {
+    let emu = emulator();
+    let tables = Tables::new().await;
+    let service = |tolerance: i64| {
+        tables.service(&[
+            ("DAILY_WEBHOOK_SECRETS", DAILY_SAMPLE_SECRET.to_owned()),
+            ("DAILY_SIGNATURE_TOLERANCE_SECONDS", tolerance.to_string()),
+        ])
+    };
+    let test_sample = sample_events::daily_webhook_file("test");
+
+    // The samples' time is long past the default tolerance: refused (401), nothing stored.
+    let strict = service(DailyVerifier::DEFAULT_TOLERANCE_SECS as i64);
+    let resp = http::handle(&strict, request(&test_sample)).await;
+    assert_eq!(resp.status(), 401);
+    assert_eq!(json(&resp)["error"], "signature_stale");
+
+    let service = service(now_secs() - SAMPLE_T + 3600);
+    // Daily's creation test: 200, not an event.
+    let resp = http::handle(&service, request(&test_sample)).await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(json(&resp)["status"], "ok");
+    assert!(
+        emu.scan(&tables.table).await.is_empty(),
+        "the test is not stored"
+    );
+
+    let examples = daily::catalogue::examples();
+    for round in ["stored", "duplicate"] {
+        for (event_type, _) in &examples {
+            let rel = sample_events::daily_webhook_file(event_type);
+            let resp = http::handle(&service, request(&rel)).await;
+            let body = json(&resp);
+            assert_eq!(resp.status(), 200, "{rel}: {body}");
+            assert_eq!(body["status"], round, "{rel}");
+        }
+    }
+    let items = emu.scan(&tables.table).await;
+    assert_eq!(items.len(), examples.len(), "one item per sample");
+    let stored: BTreeSet<String> = items
+        .iter()
+        .map(|i| i[event_attr::KEY].as_s().expect("key").clone())
+        .collect();
+    let expected: BTreeSet<String> = (0..examples.len())
+        .map(|i| format!("daily:ev-{i:02}"))
+        .collect();
+    assert_eq!(stored, expected, "keys namespaced by provider");
+    assert!(
+        items
+            .iter()
+            .all(|i| i[event_attr::PROVIDER].as_s().ok().map(String::as_str) == Some("daily"))
+    );
+
+    let queued: BTreeSet<String> = emu
+        .drain(&tables.queue)
+        .await
+        .iter()
+        .map(|b| decode_job(b).expect("queued job decodes").to_json())
+        .collect();
+    let samples: BTreeSet<String> = sqs(DAILY_COPIER_FILE)
+        .records
+        .iter()
+        .map(|r| {
+            decode_job(r.body.as_deref().expect("body"))
+                .expect("job")
+                .to_json()
+        })
+        .collect();
+    assert_eq!(queued.len(), 2, "the recording and the transcript");
+    assert_eq!(queued, samples);
+}
+
+#[tokio::test]
+async fn daily_copier_samples_wait_for_an_api_key_rather_than_fail() {
+    use meeting_hooks::copier::sqs::handle_batch;
+
+    // No Daily API key configured: every job fails retryably (kept in the queue, the DLQ after
+    // the last attempt), never acknowledged as failed for good, and nothing is fetched. The
+    // samples' recordings are from 2024 and long gone from Daily: here they are a day old.
+    let emu = emulator();
+    let (service, table, bucket) = deployed_copier().await;
+    let mut event = sqs(DAILY_COPIER_FILE);
+    for record in &mut event.records {
+        let mut job = decode_job(record.body.as_deref().expect("body")).expect("job");
+        job.link_expires_at = meeting_hooks::respond::now_ms() + 86_400_000;
+        record.body = Some(job.to_json());
+    }
+    let records = event.records.len();
+    let response = handle_batch(&service, event, &invocation()).await;
+    assert_eq!(
+        response.batch_item_failures.len(),
+        records,
+        "every record kept"
+    );
+    for item in emu.scan(&table).await {
+        let state = meeting_hooks::aws::copies::status_of(&item).expect("state");
+        assert!(
+            !matches!(
+                state,
+                meeting_hooks::copier::state::CopyStatus::Failed {
+                    permanent: true,
+                    ..
+                }
+            ),
+            "{state:?}"
+        );
+    }
+    let listed = emu
+        .s3()
+        .list_objects_v2()
+        .bucket(&bucket)
+        .send()
+        .await
+        .expect("list");
+    assert_eq!(listed.key_count(), Some(0));
 }

@@ -15,7 +15,8 @@ pub struct TimelineEntry {
     pub timestamp_ms: i64,
     pub event_type: String,
     pub key: String,
-    pub job_id: Option<String>,
+    /// The copy jobs the event made (several for Daily's raw tracks).
+    pub job_ids: Vec<String>,
     pub job_state: Option<String>,
     pub conflict_of: Option<String>,
     pub data_error: Option<String>,
@@ -56,7 +57,7 @@ pub async fn timeline(target: &Target, session_id: &str) -> anyhow::Result<Vec<T
                     .unwrap_or(0),
                 event_type: s(item, a::EVENT_TYPE).unwrap_or_default(),
                 key: s(item, a::KEY).unwrap_or_default(),
-                job_id: s(item, a::JOB_ID),
+                job_ids: meeting_hooks::aws::events::job_ids_of(item),
                 job_state: s(item, a::JOB_STATE),
                 conflict_of: s(item, a::CONFLICT_OF),
                 data_error: s(item, a::DATA_ERROR),
@@ -82,8 +83,12 @@ pub fn print(
     )?;
     for e in entries {
         let mut notes = Vec::new();
-        if let Some(j) = &e.job_id {
-            notes.push(format!("job {j} {}", e.job_state.as_deref().unwrap_or("?")));
+        if !e.job_ids.is_empty() {
+            notes.push(format!(
+                "job {} {}",
+                e.job_ids.join(" "),
+                e.job_state.as_deref().unwrap_or("?")
+            ));
         }
         if let Some(c) = &e.conflict_of {
             notes.push(format!("CONFLICT with key {c}"));

@@ -40,17 +40,25 @@ fn n(item: &HashMap<String, AttributeValue>, k: &str) -> Option<u64> {
 /// Reads the copy state of a session's files.
 pub async fn session_jobs(target: &Target, session_id: &str) -> anyhow::Result<Vec<JobRow>> {
     let events = timeline(target, session_id).await?;
-    let with_jobs: Vec<_> = events.into_iter().filter(|e| e.job_id.is_some()).collect();
+    // One row per job: an event may have made several (Daily's raw tracks).
+    let with_jobs: Vec<_> = events
+        .into_iter()
+        .flat_map(|e| {
+            e.job_ids
+                .iter()
+                .map(|id| (id.clone(), e.event_type.clone(), e.job_state.clone()))
+                .collect::<Vec<_>>()
+        })
+        .collect();
     let ddb = meeting_hooks::aws::dynamodb(&target.sdk);
     let table = target.copies_table()?;
     let mut states: HashMap<String, HashMap<String, AttributeValue>> = HashMap::new();
     for chunk in with_jobs.chunks(100) {
         let mut keys = KeysAndAttributes::builder();
-        for e in chunk {
-            let id = e.job_id.clone().unwrap_or_default();
+        for (id, _, _) in chunk {
             keys = keys.keys(HashMap::from([(
                 c::JOB_ID.to_owned(),
-                AttributeValue::S(id),
+                AttributeValue::S(id.clone()),
             )]));
         }
         let mut request = HashMap::from([(table.to_owned(), keys.build()?)]);
@@ -85,12 +93,11 @@ pub async fn session_jobs(target: &Target, session_id: &str) -> anyhow::Result<V
     }
     Ok(with_jobs
         .into_iter()
-        .map(|e| {
-            let job_id = e.job_id.unwrap_or_default();
+        .map(|(job_id, event_type, enqueue_state)| {
             let item = states.get(&job_id);
             JobRow {
-                event_type: e.event_type,
-                enqueue_state: e.job_state,
+                event_type,
+                enqueue_state,
                 copy: item.and_then(status_of),
                 bytes: item.and_then(|i| n(i, c::BYTES)),
                 sha256: item.and_then(|i| s(i, c::SHA256)),

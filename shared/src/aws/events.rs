@@ -154,7 +154,19 @@ fn record_item(r: &EventRecord) -> HashMap<String, AttributeValue> {
         }
         item.insert(a::PARTICIPANT.into(), AttributeValue::M(m));
     }
-    let job_ids = (!r.job_ids.is_empty()).then(|| r.job_ids.join(","));
+    // One job: `jobId` (a string, as before); several (Daily's raw tracks): `jobIds`, a list.
+    // Never joined into one string: a JaaS key may hold any character.
+    let job_id = match r.job_ids.as_slice() {
+        [one] => Some(one.clone()),
+        [] => None,
+        several => {
+            item.insert(
+                a::JOB_IDS.into(),
+                AttributeValue::L(several.iter().map(|id| s(id.as_str())).collect()),
+            );
+            None
+        }
+    };
     for (name, value) in [
         (a::ROOM, &r.room),
         (a::APP_ID, &r.tenant),
@@ -166,7 +178,7 @@ fn record_item(r: &EventRecord) -> HashMap<String, AttributeValue> {
             &(!r.notes.is_empty()).then(|| r.notes.join(",")),
         ),
         (a::CONFLICT_OF, &r.conflict_of),
-        (a::JOB_ID, &job_ids),
+        (a::JOB_ID, &job_id),
     ] {
         if let Some(v) = value {
             item.insert(name.into(), s(v));
@@ -195,6 +207,17 @@ fn record_item(r: &EventRecord) -> HashMap<String, AttributeValue> {
 }
 
 /// Reads the job state of an item as stored.
+/// The copy jobs a stored event made (`jobId`, or the `jobIds` list of one with several).
+pub fn job_ids_of(item: &HashMap<String, AttributeValue>) -> Vec<String> {
+    if let Some(id) = item.get(a::JOB_ID).and_then(|v| v.as_s().ok()) {
+        return vec![id.clone()];
+    }
+    item.get(a::JOB_IDS)
+        .and_then(|v| v.as_l().ok())
+        .map(|l| l.iter().filter_map(|v| v.as_s().ok().cloned()).collect())
+        .unwrap_or_default()
+}
+
 pub fn job_state_of(item: &HashMap<String, AttributeValue>) -> Option<JobState> {
     match item
         .get(a::JOB_STATE)

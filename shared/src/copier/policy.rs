@@ -30,7 +30,7 @@ pub enum Refusal {
     Scheme(String),
     #[error("links with user credentials are not allowed")]
     Userinfo,
-    #[error("host {0} is not in ALLOWED_SOURCE_HOSTS")]
+    #[error("host {0} is not in the provider's allowed source hosts")]
     HostNotAllowed(String),
     #[error("address {0} is not a public unicast address")]
     Address(IpAddr),
