@@ -224,6 +224,14 @@ fn link_in(answer: &Value, part: Option<&str>) -> Result<ResolvedLink, ApiError>
     let link = link
         .filter(|l| !l.trim().is_empty())
         .ok_or(ApiError::Shape("no download link in the answer"))?;
+    // Daily documents that `download_link` may hold an error text instead of a URL (say
+    // while the domain's settings block access to recordings): a retryable shape error,
+    // never a link the copier would refuse for good. The text is not quoted.
+    if !url::Url::parse(link).is_ok_and(|u| matches!(u.scheme(), "https" | "http")) {
+        return Err(ApiError::Shape(
+            "download_link is not a URL (Daily puts an error text there when access is blocked)",
+        ));
+    }
     Ok(ResolvedLink {
         link: Link::new(link),
         expires_at_ms: holder
@@ -304,6 +312,14 @@ mod tests {
         assert!(link_in(&tracks, Some("a/other.webm")).is_err());
         assert!(link_in(&json!({"download_link": ""}), None).is_err());
         assert!(link_in(&json!({"download_link": 5}), None).is_err());
+        // An error text where the link should be: retryable, and not quoted.
+        let blocked = link_in(
+            &json!({"download_link": "access to recordings is disabled for this domain"}),
+            None,
+        )
+        .expect_err("not a link");
+        assert!(!blocked.is_permanent());
+        assert!(!blocked.to_string().contains("disabled"), "{blocked}");
     }
 
     #[test]
