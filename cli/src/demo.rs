@@ -28,7 +28,7 @@ use crate::stack::info::StackInfo;
 /// A file the demo serves as a JaaS storage link.
 #[derive(Debug, Clone)]
 pub struct DemoFile {
-    pub path: &'static str,
+    pub path: String,
     pub kind: &'static str,
     pub bytes: Bytes,
 }
@@ -64,17 +64,17 @@ fn demo_files(session: &str) -> Vec<DemoFile> {
     });
     vec![
         DemoFile {
-            path: "/recording.mp4",
+            path: "/recording.mp4".into(),
             kind: "recording",
             bytes: pseudo_random(20 * 1024 * 1024 + 12_345, 0x5eed),
         },
         DemoFile {
-            path: "/chat.json",
+            path: "/chat.json".into(),
             kind: "chat",
             bytes: Bytes::from(chat.to_string()),
         },
         DemoFile {
-            path: "/transcript.txt",
+            path: "/transcript.txt".into(),
             kind: "transcription",
             bytes: Bytes::from_static(b"[00:00:01] Alice: hello\n[00:00:03] Bob: hi\n"),
         },
@@ -82,10 +82,12 @@ fn demo_files(session: &str) -> Vec<DemoFile> {
 }
 
 /// Serves the files on 127.0.0.1 (ephemeral port) until the returned task is dropped.
-async fn serve(files: Vec<DemoFile>) -> anyhow::Result<(String, tokio::task::JoinHandle<()>)> {
+pub(crate) async fn serve(
+    files: Vec<DemoFile>,
+) -> anyhow::Result<(String, tokio::task::JoinHandle<()>)> {
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", listener.local_addr()?);
-    let files: Arc<HashMap<&'static str, Bytes>> =
+    let files: Arc<HashMap<String, Bytes>> =
         Arc::new(files.into_iter().map(|f| (f.path, f.bytes)).collect());
     let task = tokio::spawn(async move {
         while let Ok((stream, _)) = listener.accept().await {

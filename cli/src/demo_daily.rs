@@ -51,6 +51,10 @@ pub async fn run(info: &StackInfo, wait: Duration, verbose: bool) -> anyhow::Res
         .clone()
         .context("the stack description has no Daily API stand-in")?;
     let stand_in = api.trim_end_matches("/v1").to_owned();
+    let secret = daily
+        .webhook_secret
+        .clone()
+        .context("the stack description has no Daily webhook secret")?;
     let nonce = format!(
         "{:x}{:x}",
         std::process::id(),
@@ -228,7 +232,7 @@ pub async fn run(info: &StackInfo, wait: Duration, verbose: bool) -> anyhow::Res
             .header("content-type", "application/json")
             .header(
                 daily::SIGNATURE_HEADER,
-                daily::sign(&daily.webhook_secret, &ts, body.as_bytes()),
+                daily::sign(&secret, &ts, body.as_bytes()),
             )
             .header(daily::TIMESTAMP_HEADER, &ts)
             .body(body)

@@ -7,6 +7,7 @@
 
 pub mod demo;
 pub mod demo_daily;
+pub mod demo_videosdk;
 pub mod ops;
 pub mod settings;
 pub mod stack;
@@ -36,7 +37,7 @@ pub enum Command {
         /// How long to wait for the copier.
         #[arg(long, default_value_t = 120)]
         wait_seconds: u64,
-        /// Which provider's meeting to play: `jaas` or `daily`.
+        /// Which provider's meeting to play: `jaas`, `daily` or `videosdk`.
         #[arg(long, default_value = "jaas")]
         provider: String,
     },
@@ -95,9 +96,24 @@ pub async fn run(cli: Cli, out: &mut impl Write) -> anyhow::Result<()> {
         Command::Demo {
             wait_seconds,
             provider,
+        } if provider == "videosdk" => {
+            let info = stack::info::StackInfo::read(&cli.target.stack_file)?;
+            writeln!(
+                out,
+                "playing a signed VideoSDK meeting against {}",
+                info.api_base_url
+            )?;
+            let report =
+                demo_videosdk::run(&info, std::time::Duration::from_secs(wait_seconds), true)
+                    .await?;
+            demo_videosdk::print_and_check(&report)
+        }
+        Command::Demo {
+            wait_seconds,
+            provider,
         } => {
             if provider != "jaas" {
-                anyhow::bail!("no demo for provider {provider:?} (jaas or daily)");
+                anyhow::bail!("no demo for provider {provider:?} (jaas, daily or videosdk)");
             }
             let info = stack::info::StackInfo::read(&cli.target.stack_file)?;
             writeln!(

@@ -12,6 +12,7 @@ const SECRETS: LocalSecrets<'static> = LocalSecrets {
     authorization: "Bearer restart_test",
     daily_webhook_secret: "cmVzdGFydA==",
     daily_api_key: "restart_key",
+    videosdk_public_key: "-----BEGIN PUBLIC KEY-----\nrestart\n-----END PUBLIC KEY-----\n",
 };
 
 #[tokio::test(flavor = "multi_thread")]

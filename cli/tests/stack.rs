@@ -147,6 +147,13 @@ async fn up_demo_and_operator_commands_work_together() {
         .expect("post");
     assert_eq!(forged.status().as_u16(), 401);
 
+    // The VideoSDK meeting: signed with the key whose private half stack.json names, stored
+    // once, the forged request refused, the recording copied byte for byte.
+    let videosdk = hooksctl::demo_videosdk::run(&info, Duration::from_secs(60), false)
+        .await
+        .expect("VideoSDK demo runs");
+    hooksctl::demo_videosdk::print_and_check(&videosdk).expect("VideoSDK meeting landed");
+
     // The demo meeting lands every file in local S3, byte for byte.
     let report = hooksctl::demo::run(&info, Duration::from_secs(90), false)
         .await

@@ -108,6 +108,116 @@ fn redact_quoted(raw: &str) -> String {
     out
 }
 
+/// Parses JSON, and failing that the same text with its trailing commas (a `,` before `}` or
+/// `]`, outside strings) removed: VideoSDK's documented samples have them. Anything else that
+/// is not JSON stays unreadable (`None`). The stored body is always the raw bytes.
+pub fn parse_relaxed(body: &[u8]) -> Option<Value> {
+    if let Ok(v) = serde_json::from_slice(body) {
+        return Some(v);
+    }
+    let text = std::str::from_utf8(body).ok()?;
+    let mut out = String::with_capacity(text.len());
+    let (mut in_string, mut escaped) = (false, false);
+    let mut pending_comma: Option<usize> = None;
+    // The last character outside strings that is not whitespace: a comma only trails a value.
+    let mut last = ' ';
+    for c in text.chars() {
+        if in_string {
+            out.push(c);
+            match (escaped, c) {
+                (true, _) => escaped = false,
+                (false, '\\') => escaped = true,
+                (false, '"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match c {
+            '}' | ']' => {
+                if let Some(at) = pending_comma.take() {
+                    out.remove(at);
+                }
+            }
+            c if c.is_whitespace() => {}
+            _ => pending_comma = None,
+        }
+        if c == ',' && !matches!(last, '{' | '[' | ',' | ':' | ' ') {
+            pending_comma = Some(out.len());
+        }
+        if c == '"' {
+            in_string = true;
+        }
+        if !c.is_whitespace() {
+            last = c;
+        }
+        out.push(c);
+    }
+    serde_json::from_str(&out).ok()
+}
+
+/// Unix milliseconds of an ISO-8601 / RFC 3339 date-time (`2023-10-05T15:20:35.123Z`,
+/// `+02:00` offsets, a space for `T`, no zone = UTC), read leniently: a field past its range
+/// carries over (VideoSDK's own sample says `15:60:35`, read as `16:00:35`) instead of making
+/// the time unreadable. `None` for anything that is not such a date-time or is out of range.
+pub fn iso8601_ms(text: &str) -> Option<i64> {
+    let t = text.trim();
+    let num = |s: &str| -> Option<i64> {
+        (!s.is_empty() && s.len() <= 4 && s.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| s.parse().ok())
+            .flatten()
+    };
+    let (date, rest) = t.split_at(t.find(['T', 't', ' '])?);
+    let rest = &rest[1..];
+    let mut d = date.split('-');
+    let (year, month, day) = (num(d.next()?)?, num(d.next()?)?, num(d.next()?)?);
+    if d.next().is_some() || !(1..=12).contains(&month) || !(1..=31).contains(&day) {
+        return None;
+    }
+    // The zone: `Z`, `+hh:mm`, `-hh:mm`, `+hhmm`, or none (UTC).
+    let (clock, offset_min) = match rest.rfind(['Z', 'z', '+', '-']) {
+        Some(i) if rest[i..].eq_ignore_ascii_case("z") => (&rest[..i], 0),
+        Some(i) => {
+            let zone = rest[i + 1..].replace(':', "");
+            if zone.len() != 4 {
+                return None;
+            }
+            let minutes = num(&zone[..2])? * 60 + num(&zone[2..])?;
+            (
+                &rest[..i],
+                if &rest[i..=i] == "-" {
+                    -minutes
+                } else {
+                    minutes
+                },
+            )
+        }
+        None => (rest, 0),
+    };
+    let (hms, fraction) = match clock.split_once(['.', ',']) {
+        Some((hms, f)) if !f.is_empty() && f.bytes().all(|b| b.is_ascii_digit()) => (hms, f),
+        Some(_) => return None,
+        None => (clock, ""),
+    };
+    let mut c = hms.split(':');
+    let (h, m) = (num(c.next()?)?, num(c.next()?)?);
+    let s = c.next().map_or(Some(0), num)?;
+    if c.next().is_some() || h > 24 || m > 60 || s > 61 {
+        return None;
+    }
+    let millis = format!("{fraction:0<3}")[..3].parse::<i64>().ok()?;
+    // Days since 1970-01-01 of the civil date (Howard Hinnant's algorithm).
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let secs = days * 86_400 + h * 3600 + m * 60 + s - offset_min * 60;
+    let ms = secs.checked_mul(1000)?.checked_add(millis)?;
+    (0..=crate::jobs::MAX_TIME_MS).contains(&ms).then_some(ms)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -160,5 +270,61 @@ mod tests {
         assert_eq!(of(r#""NaN""#), None);
         assert_eq!(of(r#""1e30""#), None);
         assert_eq!(of(r#""99999999999999999999""#), None);
+    }
+
+    #[test]
+    fn trailing_commas_are_forgiven_and_nothing_else() {
+        let doc = b"{\n\"webhookType\": \"recording-stopped\",\n\"data\": {\n\"meetingId\": \"a,}\",\n\"n\": [1, 2,],\n},\n}";
+        let v = parse_relaxed(doc).expect("relaxed");
+        assert_eq!(v["data"]["meetingId"], "a,}");
+        assert_eq!(v["data"]["n"], serde_json::json!([1, 2]));
+        assert_eq!(
+            parse_relaxed(br#"{"a":1}"#),
+            Some(serde_json::json!({"a": 1}))
+        );
+        for bad in [&b"{\"a\":}"[..], b"{,}", b"[1,,]", b"not json", b"\xff{}"] {
+            assert_eq!(parse_relaxed(bad), None, "{}", String::from_utf8_lossy(bad));
+        }
+    }
+
+    #[test]
+    fn iso8601_times_are_read_leniently() {
+        assert_eq!(iso8601_ms("1970-01-01T00:00:00Z"), Some(0));
+        assert_eq!(iso8601_ms("2023-11-14T22:13:20Z"), Some(1_700_000_000_000));
+        assert_eq!(
+            iso8601_ms("2023-11-14T22:13:20.5Z"),
+            Some(1_700_000_000_500)
+        );
+        assert_eq!(
+            iso8601_ms("2023-11-14 22:13:20.123456"),
+            Some(1_700_000_000_123)
+        );
+        assert_eq!(
+            iso8601_ms("2023-11-15T00:13:20+02:00"),
+            Some(1_700_000_000_000)
+        );
+        assert_eq!(
+            iso8601_ms("2023-11-14T21:13:20-0100"),
+            Some(1_700_000_000_000)
+        );
+        // VideoSDK's sample minute 60 carries into the hour.
+        assert_eq!(
+            iso8601_ms("2023-11-14T21:60:20Z"),
+            iso8601_ms("2023-11-14T22:00:20Z")
+        );
+        assert_eq!(iso8601_ms("2024-02-29T00:00:00Z"), Some(1_709_164_800_000));
+        for bad in [
+            "",
+            "yesterday",
+            "2023-13-01T00:00:00Z",
+            "2023-11-14",
+            "2023-11-14T99:00:00Z",
+            "2023-11-14T22:13:20.Z",
+            "2023-11-14T22:13:20+2",
+            "-001-01-01T00:00:00Z",
+            "99999-01-01T00:00:00Z",
+        ] {
+            assert_eq!(iso8601_ms(bad), None, "{bad}");
+        }
     }
 }

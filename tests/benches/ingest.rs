@@ -1,11 +1,12 @@
 //! Ingest benchmark: `./dev bench ingest` (`cargo bench -p integration-tests --bench ingest`).
 //!
-//! For every provider served (JaaS, Daily), over every documented example:
+//! For every provider served (JaaS, Daily, VideoSDK), over every documented example:
 //!
 //! 1. CPU cost per event of the pure path through the provider seam (verify the signature
 //!    over the raw bytes, interpret the body into facts and file plans): median of several
-//!    timed rounds, in nanoseconds per event, beside its floor measured in the same run: one
-//!    HMAC-SHA256 over the body plus one `serde_json::from_slice` of it, the least any
+//!    timed rounds, in nanoseconds per event, beside its floor measured in the same run: the
+//!    provider's signature primitive over the body (one HMAC-SHA256; for VideoSDK one
+//!    RSA-2048 verification) plus one `serde_json::from_slice` of it, the least any
 //!    verifying receiver does.
 //! 2. AWS calls per delivery, counted by an SDK interceptor on the real clients against
 //!    moto_server: a first delivery, a repeat, and the queue-failure retry path, beside the
@@ -28,7 +29,7 @@ use meeting_hooks::ingest::{IngestConfig, IngestService};
 use meeting_hooks::jaas::catalogue;
 use meeting_hooks::jaas::signature::signature_header;
 use meeting_hooks::jobs::LinkPolicy;
-use meeting_hooks::providers::{Interpretation, Registry, daily};
+use meeting_hooks::providers::{Interpretation, Registry, daily, videosdk};
 use meeting_hooks::schema;
 use sha2::Sha256;
 
@@ -93,14 +94,30 @@ fn deliveries(provider: &str, t: i64, unique: Option<&str>) -> Vec<Delivery> {
                 (ty.to_owned(), body, h)
             })
             .collect(),
+        "videosdk" => integration_tests::sample_events::videosdk_bodies()
+            .into_iter()
+            .enumerate()
+            .map(|(i, (name, body))| {
+                let body = match unique {
+                    None => body,
+                    Some(tag) => {
+                        body.replace(videosdk::catalogue::SESSION_ID, &format!("{tag}-{i}"))
+                    }
+                };
+                let sig = videosdk::keys::sign(VIDEOSDK_KEY, body.as_bytes()).expect("sign");
+                (name, body, header_map(&[(videosdk::SIGNATURE_HEADER, sig)]))
+            })
+            .collect(),
         other => panic!("no deliveries for {other}"),
     }
 }
 
 fn env(extra: &[(&str, &str)]) -> std::collections::HashMap<String, String> {
+    let public = videosdk::keys::public_pem_of(VIDEOSDK_KEY).expect("public half");
     [
         ("JAAS_WEBHOOK_SECRETS", JAAS_SECRET),
         ("DAILY_WEBHOOK_SECRETS", DAILY_SECRET),
+        ("VIDEOSDK_PUBLIC_KEYS", public.as_str()),
     ]
     .iter()
     .chain(extra)
@@ -108,7 +125,28 @@ fn env(extra: &[(&str, &str)]) -> std::collections::HashMap<String, String> {
     .collect()
 }
 
-const PROVIDERS: [&str; 2] = ["jaas", "daily"];
+const PROVIDERS: [&str; 3] = ["jaas", "daily", "videosdk"];
+
+/// The sample key (`shared/testdata/videosdk-sample-key.pem`).
+const VIDEOSDK_KEY: &str = integration_tests::sample_events::VIDEOSDK_SAMPLE_KEY;
+
+/// The least a verifying receiver of `provider` does with `body`: its signature primitive
+/// (one HMAC-SHA256, or one RSA-2048 verification) and one JSON parse.
+fn floor_work(provider: &str, body: &[u8], headers: &HeaderMap, rsa: &videosdk::keys::PublicKey) {
+    if provider == videosdk::NAME {
+        let sig = headers[videosdk::SIGNATURE_HEADER].as_bytes();
+        let sig = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, sig)
+            .expect("base64");
+        assert!(rsa.verifies(black_box(body), &sig));
+    } else {
+        let mut mac =
+            Hmac::<Sha256>::new_from_slice(b"a 32-byte benchmark key, exactly").expect("key");
+        mac.update(black_box(body));
+        black_box(mac.finalize());
+    }
+    // The documented VideoSDK sample has trailing commas: the floor parses what parses.
+    black_box(serde_json::from_slice::<serde_json::Value>(body).ok());
+}
 
 fn median_ns(iter: u32, rounds: usize, mut f: impl FnMut()) -> f64 {
     let mut times = Vec::with_capacity(rounds);
@@ -125,10 +163,15 @@ fn median_ns(iter: u32, rounds: usize, mut f: impl FnMut()) -> f64 {
 
 fn cpu_cost() {
     let registry = Registry::from_env(&env(&[])).expect("providers");
+    let rsa = videosdk::keys::public_keys_in(
+        &videosdk::keys::public_pem_of(VIDEOSDK_KEY).expect("public half"),
+    )
+    .expect("key")
+    .remove(0);
     const ITER: u32 = 2_000;
     const ROUNDS: usize = 9;
     println!(
-        "== CPU per event: verify + interpret through the seam, beside the floor (HMAC-SHA256 + JSON parse), median of {ROUNDS} rounds x {ITER} =="
+        "== CPU per event: verify + interpret through the seam, beside the floor (the signature primitive + JSON parse), median of {ROUNDS} rounds x {ITER} =="
     );
     for name in PROVIDERS {
         let provider = registry.get(name).expect("served");
@@ -144,15 +187,9 @@ fn cpu_cost() {
                     .expect("an event");
                 black_box(matches!(i, Interpretation::Event(_)));
             });
-            let t_floor = median_ns(ITER, ROUNDS, || {
-                let mut mac = Hmac::<Sha256>::new_from_slice(b"a 32-byte benchmark key, exactly")
-                    .expect("key");
-                mac.update(black_box(bytes));
-                black_box(mac.finalize());
-                black_box(serde_json::from_slice::<serde_json::Value>(bytes).expect("JSON"));
-            });
+            let t_floor = median_ns(ITER, ROUNDS, || floor_work(name, bytes, &headers, &rsa));
             println!(
-                "{name:<6} {label:<34} {:>6} bytes {t_ours:>9.0} ns/event  floor {t_floor:>7.0} ns  ({:.1}x)",
+                "{name:<8} {label:<34} {:>6} bytes {t_ours:>9.0} ns/event  floor {t_floor:>7.0} ns  ({:.1}x)",
                 body.len(),
                 t_ours / t_floor
             );
@@ -301,7 +338,7 @@ async fn aws_calls() {
             );
         }
         for (label, (first, dup)) in &rows {
-            println!("{name:<6} {label:<45} first: {first:<60} repeat: {dup}");
+            println!("{name:<8} {label:<45} first: {first:<60} repeat: {dup}");
         }
         println!(
             "{name} first deliveries: {:.2} AWS calls per delivery, floor {:.2} ({n} examples)\n",

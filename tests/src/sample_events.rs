@@ -18,6 +18,11 @@
 //!   [`SAMPLE_T`]; `events/daily/webhooks/test.json` is the creation test Daily sends.
 //! - `events/daily/copier/all-files.json`: the jobs those samples make (provider objects,
 //!   resolved at copy time through Daily's REST API).
+//! - `events/videosdk/webhooks/<type>.json`: `POST /webhooks/videosdk`, one per documented
+//!   VideoSDK type, plus `recording-stopped-as-documented.json` (the documentation's sample
+//!   byte for byte, trailing commas included), each signed with the sample key
+//!   (`shared/testdata/videosdk-sample-key.pem`, [`VIDEOSDK_SAMPLE_KEY`]);
+//!   `events/videosdk/copier/all-files.json`: the jobs they make.
 //!
 //! Nothing here is secret: the sample secret and token are for local runs only.
 
@@ -27,7 +32,7 @@ use meeting_hooks::jaas::catalogue::{self, CATALOGUE};
 use meeting_hooks::jaas::plan_job;
 use meeting_hooks::jaas::{JaasEvent, signature};
 use meeting_hooks::jobs::{CopyJob, job_from_plan};
-use meeting_hooks::providers::{Interpretation, daily};
+use meeting_hooks::providers::{Interpretation, NotAnEvent, daily, videosdk};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
@@ -51,6 +56,32 @@ pub const DAILY_WEBHOOK_PATH: &str = "/webhooks/daily";
 /// Daily webhook secret of the samples, base64 as Daily shows an `hmac` (local development
 /// only; the local stack uses the same one).
 pub const DAILY_SAMPLE_SECRET: &str = "ZGFpbHlfbG9jYWxfZGV2ZWxvcG1lbnRfb25seQ==";
+/// The private half of the VideoSDK sample key (local development only; its public half is
+/// derived from it).
+pub const VIDEOSDK_SAMPLE_KEY: &str = include_str!("../../shared/testdata/videosdk-sample-key.pem");
+pub const VIDEOSDK_WEBHOOK_PATH: &str = "/webhooks/videosdk";
+/// VideoSDK publishes no source addresses: one from TEST-NET-3 (RFC 5737).
+const VIDEOSDK_SOURCE_IP: &str = "203.0.113.20";
+/// The VideoSDK copier sample.
+pub const VIDEOSDK_COPIER_FILE: &str = "videosdk/copier/all-files.json";
+
+/// The file name of the VideoSDK webhook sample for a type.
+pub fn videosdk_webhook_file(name: &str) -> String {
+    format!("videosdk/webhooks/{name}.json")
+}
+
+/// The VideoSDK samples: (file name, body), the catalogue's then the documentation's own.
+pub fn videosdk_bodies() -> Vec<(String, String)> {
+    videosdk::catalogue::examples()
+        .into_iter()
+        .map(|(t, b)| (t.to_owned(), b))
+        .chain([(
+            "recording-stopped-as-documented".to_owned(),
+            videosdk::catalogue::DOCUMENTED_RECORDING_STOPPED.to_owned(),
+        )])
+        .collect()
+}
+
 /// The body of Daily's creation test.
 pub const DAILY_TEST_BODY: &str = r#"{"test":"test"}"#;
 pub const SETTINGS_PATH: &str = "/settings/jaas";
@@ -118,35 +149,55 @@ pub fn generate() -> Vec<SampleFile> {
         &daily_request(DAILY_TEST_BODY, "daily-test"),
     ));
     files.push(file(DAILY_COPIER_FILE.into(), &sqs_event(&daily_jobs())));
+    for (name, body) in videosdk_bodies() {
+        let signature = videosdk::keys::sign(VIDEOSDK_SAMPLE_KEY, body.as_bytes())
+            .expect("the sample key signs");
+        files.push(file(
+            videosdk_webhook_file(&name),
+            &http_request(
+                VIDEOSDK_WEBHOOK_PATH,
+                &body,
+                &[(videosdk::SIGNATURE_HEADER, signature)],
+                VIDEOSDK_SOURCE_IP,
+                &format!("videosdk-{name}"),
+            ),
+        ));
+    }
+    files.push(file(
+        VIDEOSDK_COPIER_FILE.into(),
+        &sqs_event(&videosdk_jobs()),
+    ));
     files
 }
 
-/// The copy jobs webhook-ingest enqueues when every Daily sample is delivered once: the
-/// provider's own interpretation, made into jobs the way ingest makes them (keys `daily:<id>`).
-pub fn daily_jobs() -> Vec<CopyJob> {
+/// The jobs webhook-ingest makes of `bodies` delivered once each, in order: the provider's
+/// own interpretation, keyed the way ingest keys it ([`meeting_hooks::ingest::storage_key`]).
+fn jobs_of(
+    provider: &str,
+    bodies: impl IntoIterator<Item = String>,
+    interpret: impl Fn(&[u8]) -> Result<Interpretation, NotAnEvent>,
+) -> Vec<CopyJob> {
     let received = SAMPLE_T * 1000;
     let mut jobs = Vec::new();
-    for (event_type, body) in daily::catalogue::examples() {
-        let interpreted = match daily::interpret(body.as_bytes(), received) {
+    for body in bodies {
+        let interpreted = match interpret(body.as_bytes()) {
             Ok(Interpretation::Event(e)) => e,
-            other => panic!("Daily example {event_type} is not an event: {other:?}"),
+            other => panic!("{provider} example is not an event: {other:?}"),
         };
-        let key = format!(
-            "{}:{}",
-            daily::NAME,
-            interpreted
-                .facts
-                .event_id
-                .as_deref()
-                .expect("examples have ids")
+        let sha = hex::encode(Sha256::digest(body.as_bytes()));
+        let key = meeting_hooks::ingest::storage_key(
+            provider,
+            interpreted.facts.event_id.as_deref(),
+            &sha,
+            &mut Vec::new(),
         );
         let plans = interpreted
             .files
             .clone()
-            .unwrap_or_else(|e| panic!("Daily example {event_type}: {e}"));
+            .unwrap_or_else(|e| panic!("{provider} example: {e}"));
         for plan in plans {
             jobs.push(job_from_plan(
-                daily::NAME,
+                provider,
                 &interpreted.facts,
                 &key,
                 received,
@@ -155,6 +206,31 @@ pub fn daily_jobs() -> Vec<CopyJob> {
         }
     }
     jobs
+}
+
+/// The copy jobs webhook-ingest enqueues when every Daily sample is delivered once.
+pub fn daily_jobs() -> Vec<CopyJob> {
+    jobs_of(
+        daily::NAME,
+        daily::catalogue::examples().into_iter().map(|(_, b)| b),
+        |b| daily::interpret(b, SAMPLE_T * 1000),
+    )
+}
+
+/// The copy jobs webhook-ingest enqueues when every VideoSDK sample is delivered once: the
+/// catalogue's recording and the documentation's (the same file: one job id, two messages).
+pub fn videosdk_jobs() -> Vec<CopyJob> {
+    jobs_of(
+        videosdk::NAME,
+        videosdk_bodies().into_iter().map(|(_, b)| b),
+        |b| {
+            videosdk::interpret(
+                b,
+                SAMPLE_T * 1000,
+                meeting_hooks::jobs::LinkPolicy::HttpsOnly,
+            )
+        },
+    )
 }
 
 fn jaas_request(path: &str, body: &str, signed: bool, request_id: &str) -> Value {

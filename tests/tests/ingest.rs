@@ -981,3 +981,51 @@ async fn a_raw_tracks_recording_stores_every_track_job_on_its_event() {
             .all(|id| id.starts_with("daily:recording:rt-1/track-"))
     );
 }
+
+// ---- VideoSDK ----
+
+#[tokio::test]
+async fn forged_unsigned_and_reserialised_videosdk_requests_store_nothing() {
+    use meeting_hooks::providers::videosdk::{self, catalogue, keys};
+    let stack = Stack::new().await;
+    let (private, public) = keys::generate_pem_pair().expect("pair");
+    let (attacker, _) = keys::generate_pem_pair().expect("pair");
+    let svc = stack.service(&[("VIDEOSDK_PUBLIC_KEYS", public.as_str())]);
+    let body = catalogue::DOCUMENTED_RECORDING_STOPPED;
+    let request = |sig: Option<String>, body: &str| {
+        let mut req = ::http::Request::builder()
+            .method("POST")
+            .uri("/webhooks/videosdk");
+        if let Some(sig) = sig {
+            req = req.header(videosdk::SIGNATURE_HEADER, sig);
+        }
+        req.body(Body::Text(body.to_owned())).expect("request")
+    };
+    let sign = |key: &str, b: &str| Some(keys::sign(key, b.as_bytes()).expect("sign"));
+    let reserialised = serde_json::to_string(
+        &meeting_hooks::lenient::parse_relaxed(body.as_bytes()).expect("relaxed"),
+    )
+    .expect("json");
+    for (req, code) in [
+        (request(sign(&attacker, body), body), "signature_mismatch"),
+        (request(None, body), "signature_missing"),
+        (
+            request(sign(&private, body), &reserialised),
+            "signature_mismatch",
+        ),
+    ] {
+        let (status, answer) = send(&svc, req).await;
+        assert_eq!((status, answer["error"].as_str()), (401, Some(code)));
+    }
+    assert!(stack.items().await.is_empty());
+    assert!(stack.jobs().await.is_empty());
+    // Signed over its raw bytes, trailing commas and all: stored, and its recording queued.
+    let (status, answer) = send(&svc, request(sign(&private, body), body)).await;
+    assert_eq!((status, answer["status"].as_str()), (200, Some("stored")));
+    let jobs = stack.jobs().await;
+    assert_eq!(jobs.len(), 1);
+    assert_eq!(
+        jobs[0].url().map(|l| l.expose().to_owned()),
+        Some(catalogue::documented_file_url())
+    );
+}

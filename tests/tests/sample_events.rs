@@ -9,7 +9,8 @@ use std::time::Duration;
 use aws_lambda_events::event::sqs::SqsEvent;
 use integration_tests::sample_events::{
     self, DAILY_COPIER_FILE, DAILY_SAMPLE_SECRET, DAILY_TEST_BODY, DAILY_WEBHOOK_PATH,
-    JOBS_QUEUE_ARN, SAMPLE_AUTHORIZATION, SAMPLE_SECRET, SAMPLE_T, SETTINGS_PATH, WEBHOOK_PATH,
+    JOBS_QUEUE_ARN, SAMPLE_AUTHORIZATION, SAMPLE_SECRET, SAMPLE_T, SETTINGS_PATH,
+    VIDEOSDK_COPIER_FILE, VIDEOSDK_SAMPLE_KEY, VIDEOSDK_WEBHOOK_PATH, WEBHOOK_PATH,
 };
 use integration_tests::{emulator, workspace_root};
 use meeting_hooks::aws::{blobs::S3BlobStore, events::DynamoEventStore, queue::SqsJobQueue};
@@ -557,4 +558,99 @@ async fn daily_copier_samples_wait_for_an_api_key_rather_than_fail() {
         .await
         .expect("list");
     assert_eq!(listed.key_count(), Some(0));
+}
+
+// ---- VideoSDK ----
+
+fn videosdk_public_key() -> String {
+    meeting_hooks::providers::videosdk::keys::public_pem_of(VIDEOSDK_SAMPLE_KEY)
+        .expect("public half")
+}
+
+#[test]
+fn every_videosdk_sample_is_signed_over_its_raw_bytes() {
+    use meeting_hooks::providers::videosdk::{VideoSdkVerifier, keys};
+    let verifier =
+        VideoSdkVerifier::new(keys::public_keys_in(&videosdk_public_key()).expect("key"));
+    let (other, _) = keys::generate_pem_pair().expect("pair");
+    let other = VideoSdkVerifier::new(
+        keys::public_keys_in(&keys::public_pem_of(&other).expect("public")).expect("key"),
+    );
+    let bodies = sample_events::videosdk_bodies();
+    assert_eq!(
+        bodies.len(),
+        meeting_hooks::providers::videosdk::TYPES.len() + 1
+    );
+    for (name, body) in bodies {
+        let rel = sample_events::videosdk_webhook_file(&name);
+        let req = request(&rel);
+        assert_eq!(req.uri().path(), VIDEOSDK_WEBHOOK_PATH, "{rel}");
+        let got = meeting_hooks::respond::body_bytes(req.body());
+        assert_eq!(got, body.as_bytes(), "{rel}: not the example byte for byte");
+        verifier
+            .verify(req.headers(), got)
+            .unwrap_or_else(|e| panic!("{rel}: {e:?}"));
+        assert!(other.verify(req.headers(), got).is_err(), "{rel}");
+    }
+}
+
+#[tokio::test]
+async fn videosdk_samples_are_stored_exactly_once_and_make_the_copier_samples_jobs() {
+    let emu = emulator();
+    let tables = Tables::new().await;
+    let service = tables.service(&[("VIDEOSDK_PUBLIC_KEYS", videosdk_public_key())]);
+    let bodies = sample_events::videosdk_bodies();
+    for round in ["stored", "duplicate"] {
+        for (name, _) in &bodies {
+            let rel = sample_events::videosdk_webhook_file(name);
+            let resp = http::handle(&service, request(&rel)).await;
+            let body = json(&resp);
+            assert_eq!(resp.status(), 200, "{rel}: {body}");
+            assert_eq!(body["status"], round, "{rel}");
+        }
+    }
+    let items = emu.scan(&tables.table).await;
+    assert_eq!(items.len(), bodies.len(), "one item per sample");
+    for item in &items {
+        let key = item[event_attr::KEY].as_s().expect("key");
+        assert!(key.starts_with("videosdk:sha256:"), "{key}");
+        assert_eq!(
+            item[event_attr::PROVIDER].as_s().map(String::as_str),
+            Ok("videosdk")
+        );
+    }
+    // VideoSDK's events carry no time: the receive time stands in, so the samples (made at
+    // SAMPLE_T) and what ingest makes now differ there and only there.
+    let timeless = |b: &str| {
+        let mut job = decode_job(b).expect("job decodes");
+        assert_eq!(
+            job.link_expires_at - job.source.timestamp,
+            meeting_hooks::providers::videosdk::LINK_VALIDITY_MS
+        );
+        job.link_expires_at = 0;
+        job.source.timestamp = 0;
+        job.to_json()
+    };
+    let queued: BTreeSet<String> = emu
+        .drain(&tables.queue)
+        .await
+        .iter()
+        .map(|b| timeless(b))
+        .collect();
+    let samples: BTreeSet<String> = sqs(VIDEOSDK_COPIER_FILE)
+        .records
+        .iter()
+        .map(|r| timeless(r.body.as_deref().expect("body")))
+        .collect();
+    assert_eq!(
+        queued.len(),
+        2,
+        "the recording, from the catalogue and as documented"
+    );
+    assert_eq!(queued, samples);
+    let ids: BTreeSet<String> = samples
+        .iter()
+        .map(|j| decode_job(j).expect("job").job_id)
+        .collect();
+    assert_eq!(ids.len(), 1, "one file: one copy job id");
 }

@@ -491,8 +491,10 @@ fn routes_and_environment_follow_the_functions_contract() {
             &[
                 "COPIES_TABLE",
                 "RECORDINGS_BUCKET",
+                // Every provider's host list (providers::SOURCE_HOSTS; checked below too).
                 "ALLOWED_SOURCE_HOSTS",
                 "DAILY_SOURCE_HOSTS",
+                "VIDEOSDK_SOURCE_HOSTS",
                 "PROVIDER_SECRETS_ARN",
                 "COPY_PART_SIZE_MIB",
                 "COPY_MAX_PARTS_IN_FLIGHT",
@@ -550,6 +552,11 @@ fn routes_and_environment_follow_the_functions_contract() {
         want.extend(["METRICS_NAMESPACE", "RUST_LOG"]);
         let got: BTreeSet<&str> = env.keys().map(String::as_str).collect();
         assert_eq!(got, want, "{binary}: environment");
+        if binary == COPIER {
+            for hosts in meeting_hooks::providers::SOURCE_HOSTS {
+                assert!(got.contains(hosts.var), "copier lacks {}", hosts.var);
+            }
+        }
         if !path.is_empty() {
             let routes: Vec<&Value> = f["Properties"]["Events"]
                 .as_mapping()
@@ -581,15 +588,17 @@ fn routes_and_environment_follow_the_functions_contract() {
             );
             // The output the operator pastes into the JaaS console ends in this route.
             let outputs = template()["Outputs"].as_mapping().expect("Outputs");
-            let path = path.replace("{provider}", "daily");
-            assert!(
-                outputs
-                    .values()
-                    .any(|o| sub_of(&o["Value"]).is_some_and(|s| {
-                        s.starts_with("https://${") && s.ends_with(&format!("}}{path}"))
-                    })),
-                "{binary}: no output URL ending in {path}"
-            );
+            for provider in ["jaas", "daily", "videosdk"] {
+                let path = path.replace("{provider}", provider);
+                assert!(
+                    outputs
+                        .values()
+                        .any(|o| sub_of(&o["Value"]).is_some_and(|s| {
+                            s.starts_with("https://${") && s.ends_with(&format!("}}{path}"))
+                        })),
+                    "{binary}: no output URL ending in {path}"
+                );
+            }
         }
         if let Some(secret) = env.get("PROVIDER_SECRETS_ARN") {
             let id = ref_of(secret).expect("PROVIDER_SECRETS_ARN: !Ref <secret>");

@@ -30,7 +30,12 @@ pub struct Tables {
 pub struct ProviderInfo {
     pub route: String,
     /// The webhook secret as the provider's console shows it (Daily: base64).
-    pub webhook_secret: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook_secret: Option<String>,
+    /// VideoSDK: the local key pair's private half (PEM), to sign requests as VideoSDK does
+    /// (`openssl dgst -sha256 -sign <path>`); its public half is in the stack's secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub private_key_path: Option<String>,
     /// The `Authorization` header value the provider sends, where one is used.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub authorization: Option<String>,
@@ -69,7 +74,7 @@ pub struct StackInfo {
     pub app_id: String,
     /// Process id of `hooksctl up`.
     pub pid: u32,
-    /// Every provider served, by route name (`jaas`, `daily`).
+    /// Every provider served, by route name (`jaas`, `daily`, `videosdk`).
     #[serde(default)]
     pub providers: std::collections::BTreeMap<String, ProviderInfo>,
 }

@@ -20,6 +20,7 @@ use anyhow::Context as _;
 use lambda_http::Request;
 use meeting_hooks::aws::wiring;
 use meeting_hooks::copier::sqs::{Invocation, handle_batch};
+use meeting_hooks::providers::videosdk;
 use meeting_hooks::schema;
 use tokio::net::TcpListener;
 
@@ -35,6 +36,42 @@ pub const WEBHOOK_ROUTE: &str = "/webhooks/jaas";
 /// Every provider's webhook route (`/webhooks/jaas` is one of them).
 pub const PROVIDER_ROUTE: &str = "/webhooks/{provider}";
 pub const DAILY_ROUTE: &str = "/webhooks/daily";
+pub const VIDEOSDK_ROUTE: &str = "/webhooks/videosdk";
+/// Where the local VideoSDK key pair's private half is kept (made once, then reused, so a
+/// restart against a running emulator keeps matching the secret).
+pub const VIDEOSDK_KEY_PATH: &str = ".local/videosdk-private.pem";
+
+/// The local stand-in for VideoSDK's signing key.
+struct LocalKey {
+    private_path: PathBuf,
+    public_pem: String,
+}
+
+fn local_videosdk_key(root: &std::path::Path) -> anyhow::Result<LocalKey> {
+    let private_path = root.join(VIDEOSDK_KEY_PATH);
+    let private = match std::fs::read_to_string(&private_path) {
+        Ok(pem) => pem,
+        Err(_) => {
+            let (private, _) = videosdk::keys::generate_pem_pair().map_err(anyhow::Error::msg)?;
+            if let Some(dir) = private_path.parent() {
+                std::fs::create_dir_all(dir)?;
+            }
+            std::fs::write(&private_path, &private)
+                .with_context(|| format!("write {}", private_path.display()))?;
+            private
+        }
+    };
+    let public_pem = videosdk::keys::public_pem_of(&private).map_err(|e| {
+        anyhow::anyhow!(
+            "{}: {e} (delete it to make a new one)",
+            private_path.display()
+        )
+    })?;
+    Ok(LocalKey {
+        private_path,
+        public_pem,
+    })
+}
 /// The development-only Daily webhook secret (base64, as Daily shows its `hmac`; also used
 /// by `events/daily/`).
 pub const LOCAL_DAILY_SECRET: &str = "ZGFpbHlfbG9jYWxfZGV2ZWxvcG1lbnRfb25seQ==";
@@ -103,6 +140,7 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
         None => meeting_hooks::aws::load_config().await,
     };
     let names = resources::Names::with_prefix(&args.prefix);
+    let videosdk_key = local_videosdk_key(&root)?;
     let created = resources::create(
         &sdk,
         &names,
@@ -111,6 +149,7 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
             authorization: LOCAL_AUTHORIZATION,
             daily_webhook_secret: LOCAL_DAILY_SECRET,
             daily_api_key: daily_api::LOCAL_API_KEY,
+            videosdk_public_key: &videosdk_key.public_pem,
         },
     )
     .await?;
@@ -223,7 +262,8 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
             "jaas".to_owned(),
             info::ProviderInfo {
                 route: WEBHOOK_ROUTE.to_owned(),
-                webhook_secret: LOCAL_WEBHOOK_SECRET.to_owned(),
+                webhook_secret: Some(LOCAL_WEBHOOK_SECRET.to_owned()),
+                private_key_path: None,
                 authorization: Some(LOCAL_AUTHORIZATION.to_owned()),
                 api_base_url: None,
                 api_key: None,
@@ -233,10 +273,22 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
             "daily".to_owned(),
             info::ProviderInfo {
                 route: DAILY_ROUTE.to_owned(),
-                webhook_secret: LOCAL_DAILY_SECRET.to_owned(),
+                webhook_secret: Some(LOCAL_DAILY_SECRET.to_owned()),
+                private_key_path: None,
                 authorization: None,
                 api_base_url: Some(daily.api_base_url()),
                 api_key: Some(daily_api::LOCAL_API_KEY.to_owned()),
+            },
+        ),
+        (
+            videosdk::NAME.to_owned(),
+            info::ProviderInfo {
+                route: VIDEOSDK_ROUTE.to_owned(),
+                webhook_secret: None,
+                private_key_path: Some(videosdk_key.private_path.display().to_string()),
+                authorization: None,
+                api_base_url: None,
+                api_key: None,
             },
         ),
     ]

@@ -54,6 +54,8 @@ pub struct LocalSecrets<'a> {
     /// Daily's section: the webhook's `hmac` (base64) and the REST API key.
     pub daily_webhook_secret: &'a str,
     pub daily_api_key: &'a str,
+    /// VideoSDK's section: the local key pair's public half (PEM).
+    pub videosdk_public_key: &'a str,
 }
 
 /// Creates every resource of [`DATA_RESOURCES`]; existing ones are kept (restarting against
@@ -123,6 +125,9 @@ async fn create_secret(
         "daily": {
             "webhookSecrets": [secrets.daily_webhook_secret],
             "apiKey": secrets.daily_api_key,
+        },
+        "videosdk": {
+            "publicKeys": [secrets.videosdk_public_key],
         },
     })
     .to_string();

@@ -19,6 +19,8 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
 
 use crate::config::{Env, Layered};
+/// Each provider's section of the secret.
+use crate::providers::SECRET_SECTIONS as SECTIONS;
 
 /// The variable naming the secret (ARN or name).
 pub const SECRETS_ARN_VAR: &str = "PROVIDER_SECRETS_ARN";
@@ -64,29 +66,6 @@ impl Env for SecretOverlay {
             .filter(|v| !v.trim().is_empty())
     }
 }
-
-/// The keys of each provider's section, and the variable each is laid over as. A list key
-/// may be a JSON array of strings (joined with `,`: several secrets during rotation).
-/// A key of a section: its name in the secret, the variable it becomes, whether it is a list.
-type SectionKey = (&'static str, &'static str, bool);
-
-const SECTIONS: &[(&str, &[SectionKey])] = &[
-    (
-        "jaas",
-        &[
-            (WEBHOOK_SECRETS_KEY, "JAAS_WEBHOOK_SECRETS", true),
-            (AUTHORIZATION_KEY, "JAAS_AUTHORIZATION", false),
-        ],
-    ),
-    (
-        "daily",
-        &[
-            (WEBHOOK_SECRETS_KEY, "DAILY_WEBHOOK_SECRETS", true),
-            ("basicAuth", "DAILY_BASIC_AUTH", false),
-            ("apiKey", "DAILY_API_KEY", false),
-        ],
-    ),
-];
 
 /// Reads the secret JSON. Pure; `secret_id` only labels errors.
 ///

@@ -8,6 +8,7 @@
 
 pub mod daily;
 pub mod jaas;
+pub mod videosdk;
 
 use std::sync::Arc;
 
@@ -74,13 +75,16 @@ impl Registry {
     }
 
     /// Every provider whose configuration `env` holds: JaaS with `JAAS_WEBHOOK_SECRETS`,
-    /// Daily with `DAILY_WEBHOOK_SECRETS`.
+    /// Daily with `DAILY_WEBHOOK_SECRETS`, VideoSDK with `VIDEOSDK_PUBLIC_KEYS`.
     pub fn from_env(env: &impl Env) -> Result<Self, ConfigError> {
         let mut providers: Vec<Arc<dyn Provider>> = Vec::new();
         if let Some(p) = jaas::JaasProvider::from_env(env)? {
             providers.push(Arc::new(p));
         }
         if let Some(p) = daily::DailyProvider::from_env(env)? {
+            providers.push(Arc::new(p));
+        }
+        if let Some(p) = videosdk::VideoSdkProvider::from_env(env)? {
             providers.push(Arc::new(p));
         }
         Ok(Self { providers })
@@ -132,6 +136,22 @@ pub const SOURCE_HOSTS: &[SourceHosts] = &[
         var: "DAILY_SOURCE_HOSTS",
         defaults: daily::SOURCE_HOSTS,
     },
+    SourceHosts {
+        provider: videosdk::NAME,
+        var: "VIDEOSDK_SOURCE_HOSTS",
+        defaults: videosdk::SOURCE_HOSTS,
+    },
+];
+
+/// A key of a provider's section in the secret: its name there, the variable it is laid
+/// over as, and whether it is a list (a JSON array of strings, joined with `,`).
+pub type SectionKey = (&'static str, &'static str, bool);
+
+/// Every provider's section of the secret, by provider name.
+pub const SECRET_SECTIONS: &[(&str, &[SectionKey])] = &[
+    (jaas::NAME, jaas::SECRET_SECTION),
+    (daily::NAME, daily::SECRET_SECTION),
+    (videosdk::NAME, videosdk::SECRET_SECTION),
 ];
 
 /// The names every provider module answers to, served or not (dedup namespaces).

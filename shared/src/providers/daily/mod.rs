@@ -43,6 +43,13 @@ pub const SOURCE_HOSTS: &[&str] = &[
     "*.daily.co",
 ];
 
+/// The secret's `daily` section.
+pub const SECRET_SECTION: &[super::SectionKey] = &[
+    ("webhookSecrets", "DAILY_WEBHOOK_SECRETS", true),
+    ("basicAuth", "DAILY_BASIC_AUTH", false),
+    ("apiKey", "DAILY_API_KEY", false),
+];
+
 pub const SIGNATURE_HEADER: &str = "x-webhook-signature";
 pub const TIMESTAMP_HEADER: &str = "x-webhook-timestamp";
 

@@ -21,6 +21,12 @@ use crate::jobs::LinkPolicy;
 /// The route name and `provider` attribute.
 pub const NAME: &str = "jaas";
 
+/// The secret's `jaas` section (also read from the flat form of earlier deployments).
+pub const SECRET_SECTION: &[super::SectionKey] = &[
+    ("webhookSecrets", "JAAS_WEBHOOK_SECRETS", true),
+    ("authorization", "JAAS_AUTHORIZATION", false),
+];
+
 /// The storage hosts that appear in the JaaS catalogue's links: Oracle Cloud object storage,
 /// 8x8's own domain and S3 presigned URLs (rtcstats), in their virtual-hosted
 /// (`<bucket>.s3.amazonaws.com`, `<bucket>.s3.<region>.amazonaws.com`) and path-style
