@@ -9,8 +9,11 @@
 //! - [`state`]: the per-job state machine (pure) that `aws::copies` enforces in DynamoDB.
 //! - [`service`]: one job end to end; [`sqs`]: an SQS batch with partial batch failures.
 //! - [`screenshots`]: the lenient parser for SCREEN_SHARING_HISTORY link lists.
+//! - `memory` (tests only): the ports in memory, and the use case's tests against them.
 
 pub mod layout;
+#[cfg(test)]
+pub(crate) mod memory;
 pub mod origin;
 pub mod parts;
 pub mod policy;
