@@ -9,7 +9,7 @@
 //! - [`state`]: the per-job state machine (pure) that `aws::copies` enforces in DynamoDB.
 //! - [`service`]: one job end to end; [`sqs`]: an SQS batch with partial batch failures.
 //! - [`screenshots`]: the lenient parser for SCREEN_SHARING_HISTORY link lists.
-//! - `memory` (tests only): the ports in memory, and the use case's tests against them.
+//! - `memory` (tests only): the ports in memory; `use_case_tests`: the use case against them.
 
 pub mod layout;
 #[cfg(test)]
@@ -22,6 +22,8 @@ pub mod screenshots;
 pub mod service;
 pub mod sqs;
 pub mod state;
+#[cfg(test)]
+mod use_case_tests;
 
 use std::time::Duration;
 

@@ -403,19 +403,38 @@ impl<S: CopyStateStore, K: MultipartSink, O: Origin> CopyService<S, K, O> {
         };
         let seconds_left = (job.link_expires_at - now) as f64 / 1000.0;
         metrics::value("LinkSecondsLeftAtStart", seconds_left, "Seconds");
-        let result = if now >= job.link_expires_at {
-            let live = progress.as_ref().map(|p| LiveUpload {
-                key: p.key.clone(),
-                upload_id: p.upload_id.clone(),
-            });
-            Err((
+        let live = progress.as_ref().map(|p| LiveUpload {
+            key: p.key.clone(),
+            upload_id: p.upload_id.clone(),
+        });
+        // What an earlier attempt finished needs no link: settled before the link's expiry
+        // or a provider's answer could cost a copy that is done.
+        let earlier = match progress
+            .as_ref()
+            .filter(|_| job.kind != FileKind::Screenshots)
+        {
+            Some(p) => self.finished_earlier(job, p).await,
+            None => Ok(None),
+        };
+        let result = match earlier {
+            Err(failure) => Err((failure, live)),
+            Ok(Some(done)) => Ok((
+                CopyResult {
+                    key: layout::object_key(job),
+                    bytes: done.bytes,
+                    sha256: done.sha256,
+                    objects: 1,
+                },
+                done.transferred,
+            )),
+            Ok(None) if now >= job.link_expires_at => Err((
                 CopyFailure::permanent("link expired before the copy could start"),
                 live,
-            ))
-        } else if job.kind == FileKind::Screenshots {
-            self.copy_screenshots(job, attempt, screenshots_done).await
-        } else {
-            self.copy_with_inline_retries(job, attempt, progress).await
+            )),
+            Ok(None) if job.kind == FileKind::Screenshots => {
+                self.copy_screenshots(job, attempt, screenshots_done).await
+            }
+            Ok(None) => self.copy_with_inline_retries(job, attempt, progress).await,
         };
         match result {
             Ok((copied, transferred)) => {
@@ -877,6 +896,43 @@ impl<S: CopyStateStore, K: MultipartSink, O: Origin> CopyService<S, K, O> {
         self.finish(job, key, &progress, parts, end, transferred, hasher)
             .await
             .map_err(|f| (f, here))
+    }
+
+    /// A copy an earlier attempt finished, found without the link: every byte was uploaded
+    /// and only the completion is missing (completed here), or the upload was completed and
+    /// the record of it failed (the object is checked). `None` when bytes are still missing.
+    async fn finished_earlier(
+        &self,
+        job: &CopyJob,
+        p: &UploadProgress,
+    ) -> Result<Option<FileDone>, CopyFailure> {
+        let Some(cp) = p
+            .checkpoint
+            .as_ref()
+            .filter(|cp| cp.parts > 0 && p.total == Some(cp.bytes))
+        else {
+            return Ok(None);
+        };
+        if p.key != layout::object_key(job) {
+            return Ok(None);
+        }
+        match self.sink.list_parts(&p.key, &p.upload_id).await {
+            Err(e) if e.no_such_upload => self.already_completed(job, p, cp).await,
+            Err(e) => Err(e.into()),
+            Ok(listed) => {
+                let plan = PartPlan::new(self.settings.part_size);
+                match (
+                    resumable_prefix(&listed, cp, &plan),
+                    restore_hasher(&cp.hash_state),
+                ) {
+                    (Some(parts), Some(hasher)) => self
+                        .finish(job, &p.key, p, parts, cp.bytes, 0, hasher)
+                        .await
+                        .map(Some),
+                    _ => Ok(None),
+                }
+            }
+        }
     }
 
     /// The stored upload is gone: an earlier attempt may have completed it and crashed before
