@@ -8,6 +8,7 @@
 
 pub mod daily;
 pub mod jaas;
+pub mod jitsi;
 pub mod videosdk;
 
 use std::sync::Arc;
@@ -152,6 +153,7 @@ pub const SECRET_SECTIONS: &[(&str, &[SectionKey])] = &[
     (jaas::NAME, jaas::SECRET_SECTION),
     (daily::NAME, daily::SECRET_SECTION),
     (videosdk::NAME, videosdk::SECRET_SECTION),
+    (jitsi::NAME, jitsi::SECRET_SECTION),
 ];
 
 /// The names every provider module answers to, served or not (dedup namespaces).
