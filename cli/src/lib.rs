@@ -7,6 +7,7 @@
 
 pub mod demo;
 pub mod demo_daily;
+pub mod demo_prosody;
 pub mod demo_videosdk;
 pub mod ops;
 pub mod settings;
@@ -37,7 +38,7 @@ pub enum Command {
         /// How long to wait for the copier.
         #[arg(long, default_value_t = 120)]
         wait_seconds: u64,
-        /// Which provider's meeting to play: `jaas`, `daily` or `videosdk`.
+        /// Which provider's meeting to play: `jaas`, `daily`, `videosdk` or `jitsi`.
         #[arg(long, default_value = "jaas")]
         provider: String,
     },
@@ -93,6 +94,16 @@ pub async fn run(cli: Cli, out: &mut impl Write) -> anyhow::Result<()> {
                 demo_daily::run(&info, std::time::Duration::from_secs(wait_seconds), true).await?;
             demo_daily::print_and_check(&report)
         }
+        Command::Demo { provider, .. } if provider == "jitsi" => {
+            let info = stack::info::StackInfo::read(&cli.target.stack_file)?;
+            writeln!(
+                out,
+                "playing a self-hosted Jitsi room (Prosody's events) against {}",
+                info.api_base_url
+            )?;
+            let report = demo_prosody::run(&info, true).await?;
+            demo_prosody::print_and_check(&report)
+        }
         Command::Demo {
             wait_seconds,
             provider,
@@ -113,7 +124,7 @@ pub async fn run(cli: Cli, out: &mut impl Write) -> anyhow::Result<()> {
             provider,
         } => {
             if provider != "jaas" {
-                anyhow::bail!("no demo for provider {provider:?} (jaas, daily or videosdk)");
+                anyhow::bail!("no demo for provider {provider:?} (jaas, daily, videosdk or jitsi)");
             }
             let info = stack::info::StackInfo::read(&cli.target.stack_file)?;
             writeln!(

@@ -154,6 +154,36 @@ async fn up_demo_and_operator_commands_work_together() {
         .expect("VideoSDK demo runs");
     hooksctl::demo_videosdk::print_and_check(&videosdk).expect("VideoSDK meeting landed");
 
+    // A self-hosted Jitsi room, as Prosody's event module posts it: stored once each, the
+    // retry deduplicated, requests without the token refused; Jibri's recorder marked.
+    let prosody = hooksctl::demo_prosody::run(&info, false)
+        .await
+        .expect("Prosody demo runs");
+    hooksctl::demo_prosody::print_and_check(&prosody).expect("Jitsi room landed");
+    let room_items = meeting_hooks::aws::dynamodb(&info.sdk_config().await)
+        .scan()
+        .table_name(&info.tables.events)
+        .send()
+        .await
+        .expect("scan events");
+    let recorder_items = room_items
+        .items()
+        .iter()
+        .filter(|i| i.get("sessionId").and_then(|v| v.as_s().ok()) == Some(&prosody.room_jid))
+        .filter(|i| {
+            i.get("participant")
+                .and_then(|p| p.as_m().ok())
+                .and_then(|p| p.get("role"))
+                .and_then(|r| r.as_s().ok())
+                .map(String::as_str)
+                == Some("recorder")
+        })
+        .count();
+    assert_eq!(
+        recorder_items, 2,
+        "the recorder's join and leave, marked as such"
+    );
+
     // The demo meeting lands every file in local S3, byte for byte.
     let report = hooksctl::demo::run(&info, Duration::from_secs(90), false)
         .await

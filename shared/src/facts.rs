@@ -48,6 +48,9 @@ pub struct ParticipantFacts {
     pub user_id: Option<String>,
     pub name: Option<String>,
     pub moderator: Option<bool>,
+    /// A machine taking part (`recorder`, `transcriber`): kept, but marked, so attendance can
+    /// leave it out.
+    pub role: Option<String>,
 }
 
 /// A provider object whose download link is fetched at copy time ([`SourceResolver`]).

@@ -1,13 +1,15 @@
 //! Ingest benchmark: `./dev bench ingest` (`cargo bench -p integration-tests --bench ingest`).
 //!
-//! For every provider served (JaaS, Daily, VideoSDK), over every documented example:
+//! For every provider served (JaaS, Daily, VideoSDK, self-hosted Jitsi), over every documented
+//! example:
 //!
 //! 1. CPU cost per event of the pure path through the provider seam (verify the signature
 //!    over the raw bytes, interpret the body into facts and file plans): median of several
 //!    timed rounds, in nanoseconds per event, beside its floor measured in the same run: the
 //!    provider's signature primitive over the body (one HMAC-SHA256; for VideoSDK one
-//!    RSA-2048 verification) plus one `serde_json::from_slice` of it, the least any
-//!    verifying receiver does.
+//!    RSA-2048 verification; for Jitsi, which signs nothing, one constant-time token
+//!    comparison) plus one `serde_json::from_slice` of it, the least any verifying receiver
+//!    does.
 //! 2. AWS calls per delivery, counted by an SDK interceptor on the real clients against
 //!    moto_server: a first delivery, a repeat, and the queue-failure retry path, beside the
 //!    floor (one conditional `PutItem` per event, plus one `SendMessage` when it carries files).
@@ -29,7 +31,7 @@ use meeting_hooks::ingest::{IngestConfig, IngestService};
 use meeting_hooks::jaas::catalogue;
 use meeting_hooks::jaas::signature::signature_header;
 use meeting_hooks::jobs::LinkPolicy;
-use meeting_hooks::providers::{Interpretation, Registry, daily, videosdk};
+use meeting_hooks::providers::{Interpretation, Registry, daily, jitsi, videosdk};
 use meeting_hooks::schema;
 use sha2::Sha256;
 
@@ -108,6 +110,21 @@ fn deliveries(provider: &str, t: i64, unique: Option<&str>) -> Vec<Delivery> {
                 (name, body, header_map(&[(videosdk::SIGNATURE_HEADER, sig)]))
             })
             .collect(),
+        "jitsi" => jitsi::catalogue::examples()
+            .into_iter()
+            .enumerate()
+            .map(|(i, (name, body))| {
+                let body = match unique {
+                    None => body,
+                    Some(tag) => body.replace(
+                        jitsi::catalogue::ROOM_JID,
+                        &format!("{tag}-{i}@conference.meet.example.com"),
+                    ),
+                };
+                let h = header_map(&[("authorization", format!("Bearer {JITSI_TOKEN}"))]);
+                (name.to_owned(), body, h)
+            })
+            .collect(),
         other => panic!("no deliveries for {other}"),
     }
 }
@@ -118,6 +135,7 @@ fn env(extra: &[(&str, &str)]) -> std::collections::HashMap<String, String> {
         ("JAAS_WEBHOOK_SECRETS", JAAS_SECRET),
         ("DAILY_WEBHOOK_SECRETS", DAILY_SECRET),
         ("VIDEOSDK_PUBLIC_KEYS", public.as_str()),
+        ("JITSI_TOKENS", JITSI_TOKEN),
     ]
     .iter()
     .chain(extra)
@@ -125,7 +143,8 @@ fn env(extra: &[(&str, &str)]) -> std::collections::HashMap<String, String> {
     .collect()
 }
 
-const PROVIDERS: [&str; 3] = ["jaas", "daily", "videosdk"];
+const PROVIDERS: [&str; 4] = ["jaas", "daily", "videosdk", "jitsi"];
+const JITSI_TOKEN: &str = "jitsi-benchmark-token-0123456789";
 
 /// The sample key (`shared/testdata/videosdk-sample-key.pem`).
 const VIDEOSDK_KEY: &str = integration_tests::sample_events::VIDEOSDK_SAMPLE_KEY;
@@ -138,6 +157,13 @@ fn floor_work(provider: &str, body: &[u8], headers: &HeaderMap, rsa: &videosdk::
         let sig = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, sig)
             .expect("base64");
         assert!(rsa.verifies(black_box(body), &sig));
+    } else if provider == jitsi::NAME {
+        let got = headers["authorization"].as_bytes();
+        let want = format!("Bearer {JITSI_TOKEN}");
+        assert!(bool::from(subtle::ConstantTimeEq::ct_eq(
+            black_box(got),
+            want.as_bytes()
+        )));
     } else {
         let mut mac =
             Hmac::<Sha256>::new_from_slice(b"a 32-byte benchmark key, exactly").expect("key");

@@ -23,6 +23,9 @@
 //!   byte for byte, trailing commas included), each signed with the sample key
 //!   (`shared/testdata/videosdk-sample-key.pem`, [`VIDEOSDK_SAMPLE_KEY`]);
 //!   `events/videosdk/copier/all-files.json`: the jobs they make.
+//! - `events/jitsi/webhooks/<name>.json`: Prosody's `mod_event_sync_component` requests
+//!   (`POST /webhooks/jitsi/events/room/created`, …) for each example of the Jitsi catalogue,
+//!   with the `Authorization: Bearer` [`JITSI_SAMPLE_TOKEN`].
 //!
 //! Nothing here is secret: the sample secret and token are for local runs only.
 
@@ -32,7 +35,7 @@ use meeting_hooks::jaas::catalogue::{self, CATALOGUE};
 use meeting_hooks::jaas::plan_job;
 use meeting_hooks::jaas::{JaasEvent, signature};
 use meeting_hooks::jobs::{CopyJob, job_from_plan};
-use meeting_hooks::providers::{Interpretation, NotAnEvent, daily, videosdk};
+use meeting_hooks::providers::{Interpretation, NotAnEvent, daily, jitsi, videosdk};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
@@ -80,6 +83,21 @@ pub fn videosdk_bodies() -> Vec<(String, String)> {
             videosdk::catalogue::DOCUMENTED_RECORDING_STOPPED.to_owned(),
         )])
         .collect()
+}
+
+/// The bearer token of the Jitsi samples (local development only).
+pub const JITSI_SAMPLE_TOKEN: &str = "jitsi_local_development_only";
+/// Prosody's module runs beside the Jitsi deployment: an address from TEST-NET-3 (RFC 5737).
+const JITSI_SOURCE_IP: &str = "203.0.113.30";
+
+/// The file name of the Jitsi sample of a catalogue example.
+pub fn jitsi_webhook_file(name: &str) -> String {
+    format!("jitsi/webhooks/{name}.json")
+}
+
+/// The path a Jitsi example is posted to.
+pub fn jitsi_path(name: &str) -> String {
+    format!("/webhooks/jitsi{}", jitsi::catalogue::route_of(name))
 }
 
 /// The body of Daily's creation test.
@@ -167,6 +185,18 @@ pub fn generate() -> Vec<SampleFile> {
         VIDEOSDK_COPIER_FILE.into(),
         &sqs_event(&videosdk_jobs()),
     ));
+    for (name, body) in jitsi::catalogue::examples() {
+        files.push(file(
+            jitsi_webhook_file(name),
+            &http_request(
+                &jitsi_path(name),
+                &body,
+                &[("authorization", format!("Bearer {JITSI_SAMPLE_TOKEN}"))],
+                JITSI_SOURCE_IP,
+                &format!("jitsi-{name}"),
+            ),
+        ));
+    }
     files
 }
 
@@ -316,6 +346,26 @@ pub fn catalogue_jobs() -> Vec<CopyJob> {
     jobs
 }
 
+/// The HTTP API route a path arrives on, and its path parameters: JaaS's and the settings
+/// route are literal, other providers come through `/webhooks/{provider}` and the routes below
+/// it through `/webhooks/{provider}/{proxy+}`.
+fn route_of(path: &str) -> (String, Value) {
+    let rest = path
+        .strip_prefix("/webhooks/")
+        .filter(|_| path != WEBHOOK_PATH);
+    match rest.map(|r| r.split_once('/').unwrap_or((r, ""))) {
+        None => (path.to_owned(), Value::Null),
+        Some((provider, "")) => (
+            "/webhooks/{provider}".to_owned(),
+            json!({ "provider": provider }),
+        ),
+        Some((provider, proxy)) => (
+            "/webhooks/{provider}/{proxy+}".to_owned(),
+            json!({ "provider": provider, "proxy": proxy }),
+        ),
+    }
+}
+
 /// An API Gateway HTTP API (payload 2.0) `POST` of `body` to `path` from `source_ip`, with
 /// the provider's `headers` beside the ones API Gateway adds.
 fn http_request(
@@ -327,7 +377,8 @@ fn http_request(
 ) -> Value {
     let method = "POST";
     let host = format!("{API_ID}.execute-api.{REGION}.amazonaws.com");
-    let route = format!("{method} {path}");
+    let (template, parameters) = route_of(path);
+    let route = format!("{method} {template}");
     let mut headers = json!({
         "content-length": body.len().to_string(),
         "content-type": "application/json",
@@ -339,7 +390,7 @@ fn http_request(
     for (name, value) in provider_headers {
         headers[*name] = Value::from(value.as_str());
     }
-    json!({
+    let mut request = json!({
         "version": "2.0",
         "routeKey": route,
         "rawPath": path,
@@ -364,7 +415,11 @@ fn http_request(
         },
         "body": body,
         "isBase64Encoded": false,
-    })
+    });
+    if !parameters.is_null() {
+        request["pathParameters"] = parameters;
+    }
+    request
 }
 
 fn sqs_event(jobs: &[CopyJob]) -> Value {

@@ -9,8 +9,8 @@ use std::time::Duration;
 use aws_lambda_events::event::sqs::SqsEvent;
 use integration_tests::sample_events::{
     self, DAILY_COPIER_FILE, DAILY_SAMPLE_SECRET, DAILY_TEST_BODY, DAILY_WEBHOOK_PATH,
-    JOBS_QUEUE_ARN, SAMPLE_AUTHORIZATION, SAMPLE_SECRET, SAMPLE_T, SETTINGS_PATH,
-    VIDEOSDK_COPIER_FILE, VIDEOSDK_SAMPLE_KEY, VIDEOSDK_WEBHOOK_PATH, WEBHOOK_PATH,
+    JITSI_SAMPLE_TOKEN, JOBS_QUEUE_ARN, SAMPLE_AUTHORIZATION, SAMPLE_SECRET, SAMPLE_T,
+    SETTINGS_PATH, VIDEOSDK_COPIER_FILE, VIDEOSDK_SAMPLE_KEY, VIDEOSDK_WEBHOOK_PATH, WEBHOOK_PATH,
 };
 use integration_tests::{emulator, workspace_root};
 use meeting_hooks::aws::{blobs::S3BlobStore, events::DynamoEventStore, queue::SqsJobQueue};
@@ -653,4 +653,57 @@ async fn videosdk_samples_are_stored_exactly_once_and_make_the_copier_samples_jo
         .map(|j| decode_job(j).expect("job").job_id)
         .collect();
     assert_eq!(ids.len(), 1, "one file: one copy job id");
+}
+
+// ---- Self-hosted Jitsi (Prosody's events) ----
+
+#[tokio::test]
+async fn jitsi_samples_carry_the_token_and_are_stored_exactly_once() {
+    let emu = emulator();
+    let tables = Tables::new().await;
+    let service = tables.service(&[("JITSI_TOKENS", JITSI_SAMPLE_TOKEN.to_owned())]);
+    let examples = meeting_hooks::providers::jitsi::catalogue::examples();
+    for (name, body) in &examples {
+        let rel = sample_events::jitsi_webhook_file(name);
+        let req = request(&rel);
+        assert_eq!(req.uri().path(), sample_events::jitsi_path(name), "{rel}");
+        assert!(
+            req.uri().path().starts_with("/webhooks/jitsi/events/"),
+            "{rel}"
+        );
+        assert_eq!(
+            meeting_hooks::respond::body_bytes(req.body()),
+            body.as_bytes(),
+            "{rel}"
+        );
+    }
+    // Another token: refused, nothing stored.
+    let mut forged = request(&sample_events::jitsi_webhook_file(examples[0].0));
+    forged.headers_mut().insert(
+        "authorization",
+        ::http::HeaderValue::from_static("Bearer someone-elses-token-123"),
+    );
+    let resp = http::handle(&service, forged).await;
+    assert_eq!(resp.status(), 401);
+    assert_eq!(json(&resp)["error"], "authorization_mismatch");
+    for round in ["stored", "duplicate"] {
+        for (name, _) in &examples {
+            let rel = sample_events::jitsi_webhook_file(name);
+            let resp = http::handle(&service, request(&rel)).await;
+            let body = json(&resp);
+            assert_eq!(resp.status(), 200, "{rel}: {body}");
+            assert_eq!(body["status"], round, "{rel}");
+        }
+    }
+    let items = emu.scan(&tables.table).await;
+    assert_eq!(items.len(), examples.len(), "one item per sample");
+    assert!(items.iter().all(|i| {
+        i[event_attr::KEY]
+            .as_s()
+            .is_ok_and(|k| k.starts_with("jitsi:sha256:"))
+    }));
+    assert!(
+        emu.drain(&tables.queue).await.is_empty(),
+        "no files in Prosody's events"
+    );
 }

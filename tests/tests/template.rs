@@ -455,7 +455,7 @@ fn job_queue_and_event_source_fit_the_copier() {
 
 #[test]
 fn routes_and_environment_follow_the_functions_contract() {
-    let expected: [(&str, &str, &[&str]); 6] = [
+    let expected: [(&str, &str, &[&str]); 7] = [
         (
             INGEST,
             "/webhooks/jaas",
@@ -534,6 +534,20 @@ fn routes_and_environment_follow_the_functions_contract() {
             ],
         ),
         (
+            INGEST,
+            "/webhooks/{provider}/{proxy+}",
+            &[
+                "EVENTS_TABLE",
+                "JOBS_QUEUE_URL",
+                "PAYLOAD_BUCKET",
+                "PROVIDER_SECRETS_ARN",
+                "SIGNATURE_TOLERANCE_SECONDS",
+                "MAX_BODY_BYTES",
+                "ENQUEUE_LEASE_SECONDS",
+                "EVENT_RETENTION_DAYS",
+            ],
+        ),
+        (
             RECONCILER,
             "",
             &[
@@ -588,8 +602,10 @@ fn routes_and_environment_follow_the_functions_contract() {
             );
             // The output the operator pastes into the JaaS console ends in this route.
             let outputs = template()["Outputs"].as_mapping().expect("Outputs");
-            for provider in ["jaas", "daily", "videosdk"] {
-                let path = path.replace("{provider}", provider);
+            for provider in ["jaas", "daily", "videosdk", "jitsi"] {
+                let path = path
+                    .replace("{provider}", provider)
+                    .replace("/{proxy+}", "");
                 assert!(
                     outputs
                         .values()

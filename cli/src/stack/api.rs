@@ -67,13 +67,17 @@ impl Router {
 }
 
 /// Whether `path` matches a route pattern, where a `{name}` segment matches any one segment
-/// (as an HTTP API route `/webhooks/{provider}` does).
+/// and a last `{name+}` segment one or more (as HTTP API routes `/webhooks/{provider}` and
+/// `/webhooks/{provider}/{proxy+}` do).
 fn matches(pattern: &str, path: &str) -> bool {
     let mut pat = pattern.split('/');
     let mut got = path.split('/');
     loop {
         match (pat.next(), got.next()) {
             (None, None) => return true,
+            (Some(p), Some(g)) if p.starts_with('{') && p.ends_with("+}") && !g.is_empty() => {
+                return pat.next().is_none();
+            }
             (Some(p), Some(g)) if p.starts_with('{') && p.ends_with('}') && !g.is_empty() => {}
             (Some(p), Some(g)) if p == g => {}
             _ => return false,
@@ -118,5 +122,19 @@ mod tests {
         assert!(!super::matches("/webhooks/{provider}", "/webhooks/a/b"));
         assert!(super::matches("/settings/jaas", "/settings/jaas"));
         assert!(!super::matches("/settings/jaas", "/settings/daily"));
+    }
+
+    #[test]
+    fn a_greedy_last_segment_matches_one_or_more() {
+        let tail = "/webhooks/{provider}/{proxy+}";
+        assert!(super::matches(tail, "/webhooks/jitsi/events/room/created"));
+        assert!(super::matches(tail, "/webhooks/jitsi/events"));
+        assert!(!super::matches(tail, "/webhooks/jitsi"));
+        assert!(!super::matches(tail, "/webhooks/jitsi/"));
+        assert!(!super::matches(tail, "/settings/jitsi/x"));
+        assert!(!super::matches(
+            "/webhooks/{provider}",
+            "/webhooks/jitsi/events"
+        ));
     }
 }

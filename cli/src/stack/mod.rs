@@ -35,6 +35,11 @@ pub const LOCAL_APP_ID: &str = "vpaas-magic-cookie-0000000000000000000000000000l
 pub const WEBHOOK_ROUTE: &str = "/webhooks/jaas";
 /// Every provider's webhook route (`/webhooks/jaas` is one of them).
 pub const PROVIDER_ROUTE: &str = "/webhooks/{provider}";
+/// Routes below a provider's (self-hosted Jitsi's `/webhooks/jitsi/events/room/created`, …).
+pub const PROVIDER_SUBROUTE: &str = "/webhooks/{provider}/{proxy+}";
+pub const JITSI_ROUTE: &str = "/webhooks/jitsi";
+/// The development-only bearer token Prosody (and Jibri) send to the local stack.
+pub const LOCAL_JITSI_TOKEN: &str = "jitsi_local_development_only";
 pub const DAILY_ROUTE: &str = "/webhooks/daily";
 pub const VIDEOSDK_ROUTE: &str = "/webhooks/videosdk";
 /// Where the local VideoSDK key pair's private half is kept (made once, then reused, so a
@@ -150,6 +155,7 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
             daily_webhook_secret: LOCAL_DAILY_SECRET,
             daily_api_key: daily_api::LOCAL_API_KEY,
             videosdk_public_key: &videosdk_key.public_pem,
+            jitsi_token: LOCAL_JITSI_TOKEN,
         },
     )
     .await?;
@@ -195,14 +201,13 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
     let (ingest, _) = wiring::ingest(&sdk, &env)?;
     let (settings, _) = wiring::settings(&sdk, &env)?;
     let (ingest, settings) = (Arc::new(ingest), Arc::new(settings));
+    let webhooks: api::Handler = Arc::new(move |req: Request| {
+        let ingest = Arc::clone(&ingest);
+        Box::pin(async move { meeting_hooks::ingest::http::handle(&ingest, req).await })
+    });
     let router = api::Router::default()
-        .route(
-            PROVIDER_ROUTE,
-            Arc::new(move |req: Request| {
-                let ingest = Arc::clone(&ingest);
-                Box::pin(async move { meeting_hooks::ingest::http::handle(&ingest, req).await })
-            }),
-        )
+        .route(PROVIDER_ROUTE, Arc::clone(&webhooks))
+        .route(PROVIDER_SUBROUTE, webhooks)
         .route(
             SETTINGS_ROUTE,
             Arc::new(move |req: Request| {
@@ -278,6 +283,17 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
                 authorization: None,
                 api_base_url: Some(daily.api_base_url()),
                 api_key: Some(daily_api::LOCAL_API_KEY.to_owned()),
+            },
+        ),
+        (
+            "jitsi".to_owned(),
+            info::ProviderInfo {
+                route: JITSI_ROUTE.to_owned(),
+                webhook_secret: None,
+                private_key_path: None,
+                authorization: Some(format!("Bearer {LOCAL_JITSI_TOKEN}")),
+                api_base_url: None,
+                api_key: None,
             },
         ),
         (

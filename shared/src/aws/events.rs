@@ -144,6 +144,7 @@ fn record_item(r: &EventRecord) -> HashMap<String, AttributeValue> {
             ("participantId", &p.participant_id),
             ("userId", &p.user_id),
             ("name", &p.name),
+            ("role", &p.role),
         ] {
             if let Some(v) = value {
                 m.insert(name.to_owned(), s(v));

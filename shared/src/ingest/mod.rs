@@ -417,6 +417,7 @@ impl<S: EventStore + ItemSize, Q: JobQueue, B: BlobStore> IngestService<S, Q, B>
                 user_id: bounded(&p.user_id),
                 name: bounded(&p.name),
                 moderator: p.moderator,
+                role: bounded(&p.role),
             }),
             timestamp_ms: event.occurred_at_ms.unwrap_or(now_ms),
             received_at_ms: now_ms,

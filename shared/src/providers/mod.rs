@@ -76,7 +76,8 @@ impl Registry {
     }
 
     /// Every provider whose configuration `env` holds: JaaS with `JAAS_WEBHOOK_SECRETS`,
-    /// Daily with `DAILY_WEBHOOK_SECRETS`, VideoSDK with `VIDEOSDK_PUBLIC_KEYS`.
+    /// Daily with `DAILY_WEBHOOK_SECRETS`, VideoSDK with `VIDEOSDK_PUBLIC_KEYS`, self-hosted Jitsi
+    /// with `JITSI_TOKENS`.
     pub fn from_env(env: &impl Env) -> Result<Self, ConfigError> {
         let mut providers: Vec<Arc<dyn Provider>> = Vec::new();
         if let Some(p) = jaas::JaasProvider::from_env(env)? {
@@ -86,6 +87,9 @@ impl Registry {
             providers.push(Arc::new(p));
         }
         if let Some(p) = videosdk::VideoSdkProvider::from_env(env)? {
+            providers.push(Arc::new(p));
+        }
+        if let Some(p) = jitsi::JitsiProvider::from_env(env)? {
             providers.push(Arc::new(p));
         }
         Ok(Self { providers })

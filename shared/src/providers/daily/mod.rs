@@ -382,6 +382,7 @@ fn facts_of(
             user_id: text(payload, "user_id"),
             name: text(payload, "user_name"),
             moderator: payload.get("owner").and_then(lenient::bool_of),
+            role: None,
         });
     // A participant's `session_id` is its own presence, not the meeting's.
     let session_id = text(payload, "meeting_id").or_else(|| text(payload, "mtg_session_id"));

@@ -59,6 +59,7 @@ pub fn facts(event: &JaasEvent) -> EventFacts {
                 user_id: text("id"),
                 name: text("name"),
                 moderator: data.get("moderator").and_then(lenient::bool_of),
+                role: None,
             })
         }
         _ => None,

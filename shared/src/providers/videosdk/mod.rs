@@ -226,6 +226,7 @@ pub fn interpret(
             user_id: None,
             name: text(data, "participantName"),
             moderator: None,
+            role: None,
         });
     let facts = EventFacts {
         event_id: None,
