@@ -139,6 +139,39 @@ pub struct Delivery {
     pub answer: String,
 }
 
+/// POSTs `body` as JSON with the provider's `headers` and says what came back (printed when
+/// `verbose`): one delivery of every demo.
+pub async fn deliver(
+    http: &reqwest::Client,
+    url: &str,
+    label: &str,
+    headers: &[(&str, String)],
+    body: String,
+    verbose: bool,
+) -> anyhow::Result<Delivery> {
+    let mut request = http
+        .post(url)
+        .header("content-type", "application/json")
+        .body(body);
+    for (name, value) in headers {
+        request = request.header(*name, value);
+    }
+    let resp = request
+        .send()
+        .await
+        .with_context(|| format!("POST {url} (is the stack running?)"))?;
+    let status = resp.status().as_u16();
+    let answer = resp.text().await.unwrap_or_default();
+    if verbose {
+        println!("  {label:<34} -> {status} {answer}");
+    }
+    Ok(Delivery {
+        label: label.to_owned(),
+        status,
+        answer,
+    })
+}
+
 /// What the demo found at the end.
 #[derive(Debug, Clone)]
 pub struct DemoReport {
@@ -303,28 +336,14 @@ pub async fn run(info: &StackInfo, wait: Duration, verbose: bool) -> anyhow::Res
     let mut deliveries = Vec::new();
     for (label, body) in plan {
         let t = meeting_hooks::respond::now_ms() / 1000;
-        let resp = http
-            .post(info.webhook_url())
-            .header("content-type", "application/json")
-            .header("authorization", &info.authorization)
-            .header(
+        let headers = [
+            ("authorization", info.authorization.clone()),
+            (
                 "x-jaas-signature",
                 signature_header(&info.webhook_secret, t, body.as_bytes()),
-            )
-            .body(body)
-            .send()
-            .await
-            .with_context(|| format!("POST {} (is the stack running?)", info.webhook_url()))?;
-        let status = resp.status().as_u16();
-        let answer = resp.text().await.unwrap_or_default();
-        if verbose {
-            println!("  {label:<34} -> {status} {answer}");
-        }
-        deliveries.push(Delivery {
-            label: label.to_owned(),
-            status,
-            answer,
-        });
+            ),
+        ];
+        deliveries.push(deliver(&http, &info.webhook_url(), label, &headers, body, verbose).await?);
     }
 
     // Wait for the copier to land every file.

@@ -13,7 +13,7 @@ use meeting_hooks::providers::daily;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::demo::{Delivery, pseudo_random, read_object};
+use crate::demo::{Delivery, deliver, pseudo_random, read_object};
 use crate::ops::target::Target;
 use crate::stack::info::StackInfo;
 
@@ -227,28 +227,14 @@ pub async fn run(info: &StackInfo, wait: Duration, verbose: bool) -> anyhow::Res
     let mut deliveries = Vec::new();
     for (label, body) in plan {
         let ts = (meeting_hooks::respond::now_ms() / 1000).to_string();
-        let resp = http
-            .post(&url)
-            .header("content-type", "application/json")
-            .header(
+        let headers = [
+            (
                 daily::SIGNATURE_HEADER,
                 daily::sign(&secret, &ts, body.as_bytes()),
-            )
-            .header(daily::TIMESTAMP_HEADER, &ts)
-            .body(body)
-            .send()
-            .await
-            .with_context(|| format!("POST {url} (is the stack running?)"))?;
-        let status = resp.status().as_u16();
-        let answer = resp.text().await.unwrap_or_default();
-        if verbose {
-            println!("  {label:<34} -> {status} {answer}");
-        }
-        deliveries.push(Delivery {
-            label: label.to_owned(),
-            status,
-            answer,
-        });
+            ),
+            (daily::TIMESTAMP_HEADER, ts),
+        ];
+        deliveries.push(deliver(&http, &url, label, &headers, body, verbose).await?);
     }
 
     let mut files: Vec<DailyFile> = [

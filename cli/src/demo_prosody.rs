@@ -9,7 +9,7 @@ use anyhow::{Context as _, bail};
 use meeting_hooks::providers::jitsi::{self, catalogue};
 use serde_json::{Value, json};
 
-use crate::demo::Delivery;
+use crate::demo::{Delivery, deliver};
 use crate::ops::{self, target::Target};
 use crate::stack::info::StackInfo;
 
@@ -145,28 +145,9 @@ pub async fn run(info: &StackInfo, verbose: bool) -> anyhow::Result<ProsodyRepor
     for (label, body, auth) in attempts {
         let event = body["event_name"].as_str().unwrap_or_default().to_owned();
         let url = format!("{prefix}{}", catalogue::route_of(&event));
-        let mut req = http
-            .post(&url)
-            .header("content-type", "application/json")
-            .header("user-agent", "Prosody (demo)")
-            .body(body.to_string());
-        if let Some(auth) = auth {
-            req = req.header("authorization", auth);
-        }
-        let resp = req
-            .send()
-            .await
-            .with_context(|| format!("POST {url} (is the stack running?)"))?;
-        let status = resp.status().as_u16();
-        let answer = resp.text().await.unwrap_or_default();
-        if verbose {
-            println!("  {label:<28} -> {status} {answer}");
-        }
-        deliveries.push(Delivery {
-            label: label.to_owned(),
-            status,
-            answer,
-        });
+        let mut headers = vec![("user-agent", "Prosody (demo)".to_owned())];
+        headers.extend(auth.map(|a| ("authorization", a)));
+        deliveries.push(deliver(&http, &url, label, &headers, body.to_string(), verbose).await?);
     }
     let target = Target::from_stack(info).await;
     let timeline = ops::events::timeline(&target, &jid)

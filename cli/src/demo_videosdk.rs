@@ -13,7 +13,7 @@ use meeting_hooks::providers::videosdk::{self, keys};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::demo::{Delivery, DemoFile, pseudo_random, read_object, serve};
+use crate::demo::{Delivery, DemoFile, deliver, pseudo_random, read_object, serve};
 use crate::ops::{self, target::Target};
 use crate::stack::info::StackInfo;
 
@@ -114,24 +114,8 @@ pub async fn run(
         .chain([("forged (another key)", forged, attacker.as_str())])
     {
         let signature = keys::sign(key, body.as_bytes()).map_err(anyhow::Error::msg)?;
-        let resp = http
-            .post(&url)
-            .header("content-type", "application/json")
-            .header(videosdk::SIGNATURE_HEADER, signature)
-            .body(body)
-            .send()
-            .await
-            .with_context(|| format!("POST {url} (is the stack running?)"))?;
-        let status = resp.status().as_u16();
-        let answer = resp.text().await.unwrap_or_default();
-        if verbose {
-            println!("  {label:<30} -> {status} {answer}");
-        }
-        deliveries.push(Delivery {
-            label: label.to_owned(),
-            status,
-            answer,
-        });
+        let headers = [(videosdk::SIGNATURE_HEADER, signature)];
+        deliveries.push(deliver(&http, &url, label, &headers, body, verbose).await?);
     }
 
     let target = Target::from_stack(info).await;

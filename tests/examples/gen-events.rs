@@ -12,13 +12,7 @@ fn main() -> std::io::Result<()> {
     let root = workspace_root().join("events");
     let files = sample_events::generate();
     let wanted: HashSet<_> = files.iter().map(|f| root.join(&f.path)).collect();
-    for dir in [
-        "webhooks",
-        "settings",
-        "copier",
-        "daily/webhooks",
-        "daily/copier",
-    ] {
+    for dir in sample_events::DIRS {
         remove_stale(&root.join(dir), &wanted)?;
     }
     for f in &files {

@@ -106,6 +106,18 @@ pub const SETTINGS_PATH: &str = "/settings/jaas";
 /// Queue ARN in the SQS samples.
 pub const JOBS_QUEUE_ARN: &str = "arn:aws:sqs:us-east-1:123456789012:meeting-hooks-jobs";
 
+/// The folders of `events/` the generator writes (and removes stale files from).
+pub const DIRS: [&str; 8] = [
+    "webhooks",
+    "settings",
+    "copier",
+    "daily/webhooks",
+    "daily/copier",
+    "videosdk/webhooks",
+    "videosdk/copier",
+    "jitsi/webhooks",
+];
+
 /// One file under `events/`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SampleFile {

@@ -57,13 +57,7 @@ fn committed_samples_are_what_the_generator_makes() {
     }
     // And nothing the generator no longer makes.
     let wanted: HashSet<_> = files.iter().map(|f| f.path.clone()).collect();
-    for dir in [
-        "webhooks",
-        "settings",
-        "copier",
-        "daily/webhooks",
-        "daily/copier",
-    ] {
+    for dir in sample_events::DIRS {
         for entry in std::fs::read_dir(events_dir().join(dir)).expect("events subdirectory") {
             let path = entry.expect("dir entry").path();
             let rel = format!(
@@ -407,6 +401,22 @@ async fn copier_samples_go_through_the_copier_handler() {
     assert_eq!(listed.key_count(), Some(0), "nothing was fetched");
 }
 
+/// Delivers every sample in `files` twice through `service`: each is stored the first time
+/// and a duplicate the second.
+async fn deliver_twice(
+    service: &IngestService<DynamoEventStore, SqsJobQueue, S3BlobStore>,
+    files: &[String],
+) {
+    for round in ["stored", "duplicate"] {
+        for rel in files {
+            let resp = http::handle(service, request(rel)).await;
+            let body = json(&resp);
+            assert_eq!(resp.status(), 200, "{rel}: {body}");
+            assert_eq!(body["status"], round, "{rel}");
+        }
+    }
+}
+
 // ---- Daily ----
 
 #[test]
@@ -471,15 +481,11 @@ async fn daily_samples_are_stored_exactly_once_and_make_the_copier_samples_jobs(
     );
 
     let examples = daily::catalogue::examples();
-    for round in ["stored", "duplicate"] {
-        for (event_type, _) in &examples {
-            let rel = sample_events::daily_webhook_file(event_type);
-            let resp = http::handle(&service, request(&rel)).await;
-            let body = json(&resp);
-            assert_eq!(resp.status(), 200, "{rel}: {body}");
-            assert_eq!(body["status"], round, "{rel}");
-        }
-    }
+    let files: Vec<String> = examples
+        .iter()
+        .map(|(t, _)| sample_events::daily_webhook_file(t))
+        .collect();
+    deliver_twice(&service, &files).await;
     let items = emu.scan(&tables.table).await;
     assert_eq!(items.len(), examples.len(), "one item per sample");
     let stored: BTreeSet<String> = items
@@ -600,15 +606,11 @@ async fn videosdk_samples_are_stored_exactly_once_and_make_the_copier_samples_jo
     let tables = Tables::new().await;
     let service = tables.service(&[("VIDEOSDK_PUBLIC_KEYS", videosdk_public_key())]);
     let bodies = sample_events::videosdk_bodies();
-    for round in ["stored", "duplicate"] {
-        for (name, _) in &bodies {
-            let rel = sample_events::videosdk_webhook_file(name);
-            let resp = http::handle(&service, request(&rel)).await;
-            let body = json(&resp);
-            assert_eq!(resp.status(), 200, "{rel}: {body}");
-            assert_eq!(body["status"], round, "{rel}");
-        }
-    }
+    let files: Vec<String> = bodies
+        .iter()
+        .map(|(n, _)| sample_events::videosdk_webhook_file(n))
+        .collect();
+    deliver_twice(&service, &files).await;
     let items = emu.scan(&tables.table).await;
     assert_eq!(items.len(), bodies.len(), "one item per sample");
     for item in &items {
@@ -686,15 +688,11 @@ async fn jitsi_samples_carry_the_token_and_are_stored_exactly_once() {
     let resp = http::handle(&service, forged).await;
     assert_eq!(resp.status(), 401);
     assert_eq!(json(&resp)["error"], "authorization_mismatch");
-    for round in ["stored", "duplicate"] {
-        for (name, _) in &examples {
-            let rel = sample_events::jitsi_webhook_file(name);
-            let resp = http::handle(&service, request(&rel)).await;
-            let body = json(&resp);
-            assert_eq!(resp.status(), 200, "{rel}: {body}");
-            assert_eq!(body["status"], round, "{rel}");
-        }
-    }
+    let files: Vec<String> = examples
+        .iter()
+        .map(|(n, _)| sample_events::jitsi_webhook_file(n))
+        .collect();
+    deliver_twice(&service, &files).await;
     let items = emu.scan(&tables.table).await;
     assert_eq!(items.len(), examples.len(), "one item per sample");
     assert!(items.iter().all(|i| {

@@ -28,6 +28,15 @@ pub struct Refused {
     pub message: String,
 }
 
+impl Refused {
+    pub fn new(code: &'static str, message: &str) -> Self {
+        Self {
+            code,
+            message: message.to_owned(),
+        }
+    }
+}
+
 /// What a verified body is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Interpretation {

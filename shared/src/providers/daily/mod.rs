@@ -101,12 +101,12 @@ impl DailyVerifier {
 
     pub fn verify(&self, headers: &HeaderMap, body: &[u8], now: i64) -> Result<(), Refused> {
         if let Some(expected) = &self.basic_auth {
-            let got = headers
-                .get(http::header::AUTHORIZATION)
-                .ok_or_else(|| refused("authorization_missing", "missing Authorization header"))?;
+            let got = headers.get(http::header::AUTHORIZATION).ok_or_else(|| {
+                Refused::new("authorization_missing", "missing Authorization header")
+            })?;
             let want = format!("Basic {}", expected.expose_secret());
             if !bool::from(got.as_bytes().ct_eq(want.as_bytes())) {
-                return Err(refused(
+                return Err(Refused::new(
                     "authorization_mismatch",
                     "Authorization header does not match",
                 ));
@@ -118,24 +118,26 @@ impl DailyVerifier {
                 .and_then(|v| v.to_str().ok())
                 .map(str::trim)
         };
-        let signature = text(SIGNATURE_HEADER)
-            .ok_or_else(|| refused("signature_missing", "missing X-Webhook-Signature header"))?;
-        let timestamp = text(TIMESTAMP_HEADER)
-            .ok_or_else(|| refused("timestamp_missing", "missing X-Webhook-Timestamp header"))?;
+        let signature = text(SIGNATURE_HEADER).ok_or_else(|| {
+            Refused::new("signature_missing", "missing X-Webhook-Signature header")
+        })?;
+        let timestamp = text(TIMESTAMP_HEADER).ok_or_else(|| {
+            Refused::new("timestamp_missing", "missing X-Webhook-Timestamp header")
+        })?;
         let signature = decode_b64(signature).ok_or_else(|| {
-            refused(
+            Refused::new(
                 "signature_malformed",
                 "malformed X-Webhook-Signature header",
             )
         })?;
         let seconds = timestamp_secs(timestamp).ok_or_else(|| {
-            refused(
+            Refused::new(
                 "timestamp_malformed",
                 "malformed X-Webhook-Timestamp header",
             )
         })?;
         if now.abs_diff(seconds) > self.tolerance.as_secs() {
-            return Err(refused(
+            return Err(Refused::new(
                 "signature_stale",
                 "signature timestamp outside the accepted tolerance",
             ));
@@ -153,15 +155,11 @@ impl DailyVerifier {
         if matched {
             Ok(())
         } else {
-            Err(refused("signature_mismatch", "signature does not match"))
+            Err(Refused::new(
+                "signature_mismatch",
+                "signature does not match",
+            ))
         }
-    }
-}
-
-fn refused(code: &'static str, message: &str) -> Refused {
-    Refused {
-        code,
-        message: message.to_owned(),
     }
 }
 

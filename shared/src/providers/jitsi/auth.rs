@@ -43,13 +43,13 @@ impl BearerTokens {
     pub fn check(&self, headers: &HeaderMap) -> Result<(), Refused> {
         let header = headers
             .get(http::header::AUTHORIZATION)
-            .ok_or_else(|| refused("authorization_missing", "missing Authorization header"))?;
+            .ok_or_else(|| Refused::new("authorization_missing", "missing Authorization header"))?;
         let got = header.as_bytes();
         let got = got
             .strip_prefix(b"Bearer ")
             .or_else(|| got.strip_prefix(b"bearer "))
             .ok_or_else(|| {
-                refused(
+                Refused::new(
                     "authorization_malformed",
                     "Authorization is not a Bearer token",
                 )
@@ -61,18 +61,11 @@ impl BearerTokens {
         if bool::from(ok) {
             Ok(())
         } else {
-            Err(refused(
+            Err(Refused::new(
                 "authorization_mismatch",
                 "Authorization header does not match",
             ))
         }
-    }
-}
-
-fn refused(code: &'static str, message: &str) -> Refused {
-    Refused {
-        code,
-        message: message.to_owned(),
     }
 }
 

@@ -52,15 +52,17 @@ impl VideoSdkVerifier {
     /// Verifies over the raw bytes. The RSA check (aws-lc) compares the decoded signature in
     /// constant time; every key is tried, so timing does not tell which one matched.
     pub fn verify(&self, headers: &HeaderMap, body: &[u8]) -> Result<(), Refused> {
-        let header = headers
-            .get(SIGNATURE_HEADER)
-            .ok_or_else(|| refused("signature_missing", "missing videosdk-signature header"))?;
+        let header = headers.get(SIGNATURE_HEADER).ok_or_else(|| {
+            Refused::new("signature_missing", "missing videosdk-signature header")
+        })?;
         let signature = header
             .to_str()
             .ok()
             .and_then(|s| keys::decode_b64(s.trim()))
             .filter(|s| !s.is_empty())
-            .ok_or_else(|| refused("signature_malformed", "videosdk-signature is not base64"))?;
+            .ok_or_else(|| {
+                Refused::new("signature_malformed", "videosdk-signature is not base64")
+            })?;
         let mut ok = false;
         for key in &self.keys {
             ok |= key.verifies(body, &signature);
@@ -68,15 +70,11 @@ impl VideoSdkVerifier {
         if ok {
             Ok(())
         } else {
-            Err(refused("signature_mismatch", "signature does not match"))
+            Err(Refused::new(
+                "signature_mismatch",
+                "signature does not match",
+            ))
         }
-    }
-}
-
-fn refused(code: &'static str, message: &str) -> Refused {
-    Refused {
-        code,
-        message: message.to_owned(),
     }
 }
 
