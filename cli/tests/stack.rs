@@ -332,6 +332,7 @@ async fn up_demo_and_operator_commands_work_together() {
             tenant: None,
             account: None,
             participant: None,
+            presence: None,
             timestamp_ms: 1,
             received_at_ms: 1,
             payload: StoredPayload::Inline(b"{}".to_vec()),

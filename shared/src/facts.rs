@@ -29,14 +29,70 @@ pub struct EventFacts {
     pub account: Option<String>,
     /// Event time, Unix ms, when the event says.
     pub occurred_at_ms: Option<i64>,
-    /// The event opens or closes a session: it lists the session under its room.
-    pub session_boundary: bool,
+    /// What the event says about who is present: the session's start and end, a
+    /// participant's join, leave, move between rooms, and lobby (waiting-room) entry and exit.
+    /// Attendance is computed from these alone, never from a provider's fields.
+    pub presence: Option<Presence>,
     pub participant: Option<ParticipantFacts>,
     /// Set when a known type's payload did not fit its documented shape (stored as sent).
     pub data_error: Option<String>,
     /// The provider reports that a file it was making failed (Daily `recording.error`):
     /// counted and alarmed, as a file will be missing.
     pub file_failure: bool,
+}
+
+impl EventFacts {
+    /// The event opens or closes a session: it lists the session under its room.
+    pub fn is_session_boundary(&self) -> bool {
+        matches!(
+            self.presence,
+            Some(Presence::SessionStarted | Presence::SessionEnded)
+        )
+    }
+}
+
+/// Presence, in words every provider shares (stored as the event's `presence` attribute).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Presence {
+    SessionStarted,
+    /// A participant came in (a join into a breakout room included).
+    Joined,
+    /// A participant went from one room of the meeting to another (JaaS `switch_room`): they
+    /// stay present.
+    Moved,
+    Left,
+    /// A participant entered the lobby (waiting room).
+    LobbyJoined,
+    LobbyLeft,
+    SessionEnded,
+}
+
+impl Presence {
+    pub const ALL: [Presence; 7] = [
+        Self::SessionStarted,
+        Self::Joined,
+        Self::Moved,
+        Self::Left,
+        Self::LobbyJoined,
+        Self::LobbyLeft,
+        Self::SessionEnded,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::SessionStarted => "session-started",
+            Self::Joined => "joined",
+            Self::Moved => "moved",
+            Self::Left => "left",
+            Self::LobbyJoined => "lobby-joined",
+            Self::LobbyLeft => "lobby-left",
+            Self::SessionEnded => "session-ended",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|p| p.as_str() == text)
+    }
 }
 
 /// Who an event is about, where it is about a participant.

@@ -13,6 +13,7 @@ pub mod jobs;
 pub mod lenient;
 pub mod metrics;
 pub mod providers;
+pub mod read;
 pub mod reconcile;
 pub mod respond;
 pub mod schema;

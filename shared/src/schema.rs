@@ -75,6 +75,8 @@ pub mod event_attr {
     /// Participant facts of participant events: a map of `participantId`, `userId`, `name`,
     /// `moderator`, each present when the provider says.
     pub const PARTICIPANT: &str = "participant";
+    /// The event's [`crate::facts::Presence`] (`joined`, `left`, `session-ended`, …).
+    pub const PRESENCE: &str = "presence";
     pub const SESSION_ID: &str = "sessionId";
     pub const SESSION_SORT: &str = "sessionSort";
     pub const ROOM_FQN: &str = "roomFqn";

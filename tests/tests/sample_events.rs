@@ -700,6 +700,16 @@ async fn jitsi_samples_carry_the_token_and_are_stored_exactly_once() {
             .as_s()
             .is_ok_and(|k| k.starts_with("jitsi:sha256:"))
     }));
+    // Presence in provider-neutral words, stored with each item.
+    let presences: BTreeSet<&str> = items
+        .iter()
+        .filter_map(|i| i.get(event_attr::PRESENCE).and_then(|v| v.as_s().ok()))
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        presences,
+        BTreeSet::from(["joined", "left", "session-ended", "session-started"])
+    );
     assert!(
         emu.drain(&tables.queue).await.is_empty(),
         "no files in Prosody's events"

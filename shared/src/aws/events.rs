@@ -138,6 +138,9 @@ fn record_item(r: &EventRecord) -> HashMap<String, AttributeValue> {
             );
         }
     }
+    if let Some(presence) = r.presence {
+        item.insert(a::PRESENCE.into(), s(presence.as_str()));
+    }
     if let Some(p) = &r.participant {
         let mut m = HashMap::new();
         for (name, value) in [

@@ -301,7 +301,7 @@ impl<S: EventStore + ItemSize, Q: JobQueue, B: BlobStore> IngestService<S, Q, B>
             }
             other => other,
         };
-        let mut index_room = event.session_boundary;
+        let mut index_room = event.is_session_boundary();
         if index_room
             && event
                 .room_key
@@ -419,6 +419,7 @@ impl<S: EventStore + ItemSize, Q: JobQueue, B: BlobStore> IngestService<S, Q, B>
                 moderator: p.moderator,
                 role: bounded(&p.role),
             }),
+            presence: event.presence,
             timestamp_ms: event.occurred_at_ms.unwrap_or(now_ms),
             received_at_ms: now_ms,
             payload: StoredPayload::Inline(d.body.to_vec()),

@@ -42,6 +42,8 @@ pub struct EventRecord {
     /// Stored as `customerId`.
     pub account: Option<String>,
     pub participant: Option<ParticipantFacts>,
+    /// What the event says about presence (stored as `presence`).
+    pub presence: Option<crate::facts::Presence>,
     /// Event time (Unix ms) or, when the event has none, the receive time.
     pub timestamp_ms: i64,
     pub received_at_ms: i64,

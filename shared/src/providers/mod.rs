@@ -203,3 +203,97 @@ impl crate::facts::SourceResolver for Resolvers {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::facts::Presence;
+    use crate::jobs::LinkPolicy;
+
+    use super::Interpretation;
+
+    fn presence(interpreted: Result<Interpretation, super::NotAnEvent>) -> Option<Presence> {
+        match interpreted {
+            Ok(Interpretation::Event(e)) => e.facts.presence,
+            other => panic!("not an event: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn every_provider_says_who_is_present_in_the_same_words() {
+        let jaas = |t: &str| {
+            let body = super::jaas::catalogue::example(t).body;
+            presence(super::jaas::interpret(
+                body.as_bytes(),
+                0,
+                LinkPolicy::HttpsOnly,
+            ))
+        };
+        assert_eq!(jaas("ROOM_CREATED"), Some(Presence::SessionStarted));
+        assert_eq!(jaas("PARTICIPANT_JOINED"), Some(Presence::Joined));
+        assert_eq!(jaas("PARTICIPANT_LEFT"), Some(Presence::Left));
+        assert_eq!(
+            jaas("PARTICIPANT_JOINED_LOBBY"),
+            Some(Presence::LobbyJoined)
+        );
+        assert_eq!(jaas("PARTICIPANT_LEFT_LOBBY"), Some(Presence::LobbyLeft));
+        assert_eq!(jaas("ROOM_DESTROYED"), Some(Presence::SessionEnded));
+        assert_eq!(jaas("RECORDING_UPLOADED"), None);
+        // A move into or out of a breakout room is not a leave.
+        let switched = super::jaas::catalogue::example("PARTICIPANT_LEFT")
+            .body
+            .replace("\"left\"", "\"switch_room\"");
+        assert!(switched.contains("switch_room"));
+        assert_eq!(
+            presence(super::jaas::interpret(
+                switched.as_bytes(),
+                0,
+                LinkPolicy::HttpsOnly
+            )),
+            Some(Presence::Moved)
+        );
+
+        let daily = |t: &str| {
+            let body = super::daily::catalogue::body(t, "id", 1.0);
+            presence(super::daily::interpret(body.as_bytes(), 0))
+        };
+        assert_eq!(daily("meeting.started"), Some(Presence::SessionStarted));
+        assert_eq!(daily("participant.joined"), Some(Presence::Joined));
+        assert_eq!(daily("participant.left"), Some(Presence::Left));
+        assert_eq!(
+            daily("waiting-participant.joined"),
+            Some(Presence::LobbyJoined)
+        );
+        assert_eq!(daily("waiting-participant.left"), Some(Presence::LobbyLeft));
+        assert_eq!(daily("meeting.ended"), Some(Presence::SessionEnded));
+
+        let videosdk = |t: &str| {
+            let body = super::videosdk::catalogue::body_with(t, "https://cdn.videosdk.live/x.mp4");
+            presence(super::videosdk::interpret(
+                body.as_bytes(),
+                0,
+                LinkPolicy::HttpsOnly,
+            ))
+        };
+        assert_eq!(videosdk("session-started"), Some(Presence::SessionStarted));
+        assert_eq!(videosdk("participant-joined"), Some(Presence::Joined));
+        assert_eq!(videosdk("participant-left"), Some(Presence::Left));
+        assert_eq!(videosdk("session-ended"), Some(Presence::SessionEnded));
+
+        for (name, body) in super::jitsi::catalogue::examples() {
+            let want = match name.split('-').nth(2) {
+                Some("created") => Presence::SessionStarted,
+                Some("destroyed") => Presence::SessionEnded,
+                Some("joined") => Presence::Joined,
+                _ => Presence::Left,
+            };
+            assert_eq!(
+                presence(super::jitsi::interpret(body.as_bytes(), 0)),
+                Some(want),
+                "{name}"
+            );
+        }
+        for p in Presence::ALL {
+            assert_eq!(Presence::parse(p.as_str()), Some(p));
+        }
+    }
+}

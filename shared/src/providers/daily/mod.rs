@@ -24,7 +24,7 @@ use subtle::ConstantTimeEq;
 use super::{Interpretation, NotAnEvent, Provider, Refused};
 use crate::config::{self, ConfigError, Env};
 use crate::facts::{
-    EventFacts, FilePlan, FileSource, Interpreted, ParticipantFacts, ProviderObject,
+    EventFacts, FilePlan, FileSource, Interpreted, ParticipantFacts, Presence, ProviderObject,
 };
 use crate::jobs::{FileKind, FileMeta, HOUR_MS, LinkProblem, MAX_TIME_MS, MissingLink};
 use crate::lenient;
@@ -386,7 +386,15 @@ fn facts_of(
     let session_id = text(payload, "meeting_id").or_else(|| text(payload, "mtg_session_id"));
     EventFacts {
         event_id: text(envelope, "id"),
-        session_boundary: matches!(event_type.as_str(), "meeting.started" | "meeting.ended"),
+        presence: match event_type.as_str() {
+            "meeting.started" => Some(Presence::SessionStarted),
+            "meeting.ended" => Some(Presence::SessionEnded),
+            "participant.joined" => Some(Presence::Joined),
+            "participant.left" => Some(Presence::Left),
+            "waiting-participant.joined" => Some(Presence::LobbyJoined),
+            "waiting-participant.left" => Some(Presence::LobbyLeft),
+            _ => None,
+        },
         file_failure: matches!(event_type.as_str(), "recording.error" | "transcript.error"),
         event_type,
         session_id,

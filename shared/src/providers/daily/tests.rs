@@ -176,7 +176,7 @@ fn every_documented_type_is_read_with_its_facts() {
         "joined_at + duration"
     );
     let started = event(&catalogue::body("meeting.started", "m", 1.0)).facts;
-    assert!(started.session_boundary);
+    assert_eq!(started.presence, Some(Presence::SessionStarted));
     let rec = event(&catalogue::body("recording.ready-to-download", "r", 1.0)).facts;
     assert_eq!(rec.room.as_deref(), Some(catalogue::ROOM), "room_name");
     assert!(

@@ -15,7 +15,7 @@ pub use signature::{JaasVerifier, SignatureError, VerifiedBody};
 
 use super::{Interpretation, NotAnEvent, Provider, Refused};
 use crate::config::{ConfigError, Env};
-use crate::facts::{EventFacts, Interpreted, ParticipantFacts};
+use crate::facts::{EventFacts, Interpreted, ParticipantFacts, Presence};
 use crate::jobs::LinkPolicy;
 
 /// The route name and `provider` attribute.
@@ -73,14 +73,35 @@ pub fn facts(event: &JaasEvent) -> EventFacts {
         tenant: event.app().map(str::to_owned),
         account: event.customer_id.clone(),
         occurred_at_ms: event.timestamp,
-        session_boundary: matches!(
-            event.known_type(),
-            Some(EventType::RoomCreated | EventType::RoomDestroyed)
-        ),
+        presence: presence_of(event),
         participant,
         data_error: event.data_error.clone(),
         file_failure: false,
     }
+}
+
+/// What a JaaS event says about presence. A PARTICIPANT_LEFT with `disconnectReason`
+/// `switch_room` is a move into or out of a breakout room, not a leave.
+fn presence_of(event: &JaasEvent) -> Option<Presence> {
+    Some(match event.known_type()? {
+        EventType::RoomCreated => Presence::SessionStarted,
+        EventType::RoomDestroyed => Presence::SessionEnded,
+        EventType::ParticipantJoined => Presence::Joined,
+        EventType::ParticipantLeft => {
+            let reason = event
+                .raw_data
+                .get("disconnectReason")
+                .and_then(lenient::string_of);
+            if reason.as_deref() == Some("switch_room") {
+                Presence::Moved
+            } else {
+                Presence::Left
+            }
+        }
+        EventType::ParticipantJoinedLobby => Presence::LobbyJoined,
+        EventType::ParticipantLeftLobby => Presence::LobbyLeft,
+        _ => return None,
+    })
 }
 
 /// JaaS behind the provider interface.
@@ -130,11 +151,20 @@ impl Provider for JaasProvider {
         received_at_ms: i64,
         links: LinkPolicy,
     ) -> Result<Interpretation, NotAnEvent> {
-        let event = JaasEvent::parse(body).map_err(|e| NotAnEvent(e.code()))?;
-        let files = file_plan(&event, received_at_ms, links).map(|plan| plan.into_iter().collect());
-        Ok(Interpretation::Event(Box::new(Interpreted {
-            facts: facts(&event),
-            files,
-        })))
+        interpret(body, received_at_ms, links)
     }
+}
+
+/// Reads a verified JaaS body into its facts and file plan.
+pub fn interpret(
+    body: &[u8],
+    received_at_ms: i64,
+    links: LinkPolicy,
+) -> Result<Interpretation, NotAnEvent> {
+    let event = JaasEvent::parse(body).map_err(|e| NotAnEvent(e.code()))?;
+    let files = file_plan(&event, received_at_ms, links).map(|plan| plan.into_iter().collect());
+    Ok(Interpretation::Event(Box::new(Interpreted {
+        facts: facts(&event),
+        files,
+    })))
 }

@@ -27,7 +27,7 @@ use serde_json::{Map, Value};
 
 use super::{Interpretation, NotAnEvent, Provider, Refused};
 use crate::config::{ConfigError, Env};
-use crate::facts::{EventFacts, Interpreted, ParticipantFacts};
+use crate::facts::{EventFacts, Interpreted, ParticipantFacts, Presence};
 use crate::jobs::{LinkPolicy, MAX_TIME_MS};
 use crate::lenient;
 
@@ -169,10 +169,15 @@ pub fn interpret(body: &[u8], received_at_ms: i64) -> Result<Interpretation, Not
     let room_id = text(&event, "room_jid").or_else(|| room.clone());
     let facts = EventFacts {
         event_id: None,
-        session_boundary: matches!(
-            event_type.as_str(),
-            "muc-room-created" | "muc-room-destroyed"
-        ),
+        // A move into or out of a breakout room arrives as a leave and a join (the module
+        // sends no reason): attendance joins them up.
+        presence: match event_type.as_str() {
+            "muc-room-created" => Some(Presence::SessionStarted),
+            "muc-room-destroyed" => Some(Presence::SessionEnded),
+            "muc-occupant-joined" => Some(Presence::Joined),
+            "muc-occupant-left" => Some(Presence::Left),
+            _ => None,
+        },
         file_failure: false,
         // A breakout's events name the main room (PROVIDERS.md): one room, one timeline.
         room_key: room_id.as_deref().map(room_key),

@@ -26,7 +26,7 @@ fn every_example_is_read_with_its_facts() {
     let read = |n: &str| event(by_name[n].as_bytes()).facts;
 
     let created = read("muc-room-created");
-    assert!(created.session_boundary);
+    assert_eq!(created.presence, Some(Presence::SessionStarted));
     assert_eq!(created.occurred_at_ms, Some(catalogue::CREATED_AT * 1000));
     assert_eq!(created.room.as_deref(), Some(catalogue::ROOM));
     assert_eq!(
@@ -77,7 +77,7 @@ fn every_example_is_read_with_its_facts() {
         destroyed.occurred_at_ms,
         Some((catalogue::CREATED_AT + 1) * 1000)
     );
-    assert!(destroyed.session_boundary);
+    assert_eq!(destroyed.presence, Some(Presence::SessionEnded));
 }
 
 #[test]

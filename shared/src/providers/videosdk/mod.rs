@@ -17,7 +17,7 @@ use sha2::{Digest, Sha256};
 
 use super::{Interpretation, NotAnEvent, Provider, Refused};
 use crate::config::{self, ConfigError, Env};
-use crate::facts::{EventFacts, FilePlan, FileSource, Interpreted, ParticipantFacts};
+use crate::facts::{EventFacts, FilePlan, FileSource, Interpreted, ParticipantFacts, Presence};
 use crate::jobs::{
     FileKind, FileMeta, HOUR_MS, Link, LinkPolicy, LinkProblem, MAX_TIME_MS, MissingLink,
 };
@@ -228,7 +228,13 @@ pub fn interpret(
         });
     let facts = EventFacts {
         event_id: None,
-        session_boundary: matches!(event_type.as_str(), "session-started" | "session-ended"),
+        presence: match event_type.as_str() {
+            "session-started" => Some(Presence::SessionStarted),
+            "session-ended" => Some(Presence::SessionEnded),
+            "participant-joined" => Some(Presence::Joined),
+            "participant-left" => Some(Presence::Left),
+            _ => None,
+        },
         file_failure: event_type == "recording-failed",
         session_id: text(data, "sessionId"),
         room_key: room.as_deref().map(room_key),

@@ -160,7 +160,10 @@ fn every_documented_type_is_read_with_its_facts() {
         started.facts.occurred_at_ms,
         crate::lenient::iso8601_ms(catalogue::START)
     );
-    assert!(started.facts.session_boundary);
+    assert_eq!(
+        started.facts.presence,
+        Some(crate::facts::Presence::SessionStarted)
+    );
     let ended = event(catalogue::body_with("session-ended", "").as_bytes());
     assert_eq!(
         ended.facts.occurred_at_ms,
