@@ -8,6 +8,7 @@
 pub mod demo;
 pub mod demo_daily;
 pub mod demo_videosdk;
+pub mod jibri;
 pub mod ops;
 pub mod settings;
 pub mod stack;

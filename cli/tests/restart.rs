@@ -13,6 +13,7 @@ const SECRETS: LocalSecrets<'static> = LocalSecrets {
     daily_webhook_secret: "cmVzdGFydA==",
     daily_api_key: "restart_key",
     videosdk_public_key: "-----BEGIN PUBLIC KEY-----\nrestart\n-----END PUBLIC KEY-----\n",
+    jitsi_token: "restart_jitsi_token_0123",
 };
 
 #[tokio::test(flavor = "multi_thread")]

@@ -76,6 +76,10 @@ fn local_videosdk_key(root: &std::path::Path) -> anyhow::Result<LocalKey> {
 /// by `events/daily/`).
 pub const LOCAL_DAILY_SECRET: &str = "ZGFpbHlfbG9jYWxfZGV2ZWxvcG1lbnRfb25seQ==";
 pub const SETTINGS_ROUTE: &str = "/settings/jaas";
+/// Self-hosted Jitsi's events route (served by webhook-ingest) and its development-only
+/// bearer token (Prosody's `api_headers`, the Jibri hosts' `JIBRI_UPLOAD_TOKEN`).
+pub const JITSI_ROUTE: &str = "/webhooks/jitsi";
+pub const LOCAL_JITSI_TOKEN: &str = "jitsi_local_development_only";
 
 /// Options of `hooksctl up`.
 /// Variables of the functions' environment that `up` passes through from its own.
@@ -150,6 +154,7 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
             daily_webhook_secret: LOCAL_DAILY_SECRET,
             daily_api_key: daily_api::LOCAL_API_KEY,
             videosdk_public_key: &videosdk_key.public_pem,
+            jitsi_token: LOCAL_JITSI_TOKEN,
         },
     )
     .await?;
@@ -194,7 +199,8 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
     // The same wiring as the Lambdas' mains (`meeting_hooks::aws::wiring`).
     let (ingest, _) = wiring::ingest(&sdk, &env)?;
     let (settings, _) = wiring::settings(&sdk, &env)?;
-    let (ingest, settings) = (Arc::new(ingest), Arc::new(settings));
+    let (uploads, _) = wiring::uploads(&sdk, &env)?;
+    let (ingest, settings, uploads) = (Arc::new(ingest), Arc::new(settings), Arc::new(uploads));
     let router = api::Router::default()
         .route(
             PROVIDER_ROUTE,
@@ -210,6 +216,21 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
                 Box::pin(async move { meeting_hooks::settings::http::handle(&settings, req).await })
             }),
         );
+    // Jibri's upload grants: both routes, one handler (it tells them apart by path).
+    let mut router = router;
+    for route in [
+        meeting_hooks::uploads::ROUTE,
+        meeting_hooks::uploads::COMPLETE_ROUTE,
+    ] {
+        let uploads = Arc::clone(&uploads);
+        router = router.route(
+            route,
+            Arc::new(move |req: Request| {
+                let uploads = Arc::clone(&uploads);
+                Box::pin(async move { meeting_hooks::uploads::http::handle(&uploads, req).await })
+            }),
+        );
+    }
 
     let listener = TcpListener::bind(("127.0.0.1", args.port))
         .await
@@ -267,6 +288,7 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
                 authorization: Some(LOCAL_AUTHORIZATION.to_owned()),
                 api_base_url: None,
                 api_key: None,
+                upload_url: None,
             },
         ),
         (
@@ -278,6 +300,7 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
                 authorization: None,
                 api_base_url: Some(daily.api_base_url()),
                 api_key: Some(daily_api::LOCAL_API_KEY.to_owned()),
+                upload_url: None,
             },
         ),
         (
@@ -289,11 +312,27 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
                 authorization: None,
                 api_base_url: None,
                 api_key: None,
+                upload_url: None,
             },
         ),
     ]
     .into_iter()
-    .collect();
+    .collect::<std::collections::BTreeMap<_, _>>();
+    // Self-hosted Jitsi: its entry is made here if nothing else made it, and gains the
+    // upload-grant URL jibri-finalize uses.
+    let mut providers = providers;
+    providers
+        .entry(meeting_hooks::providers::jitsi::NAME.to_owned())
+        .or_insert_with(|| info::ProviderInfo {
+            route: JITSI_ROUTE.to_owned(),
+            webhook_secret: None,
+            private_key_path: None,
+            authorization: Some(format!("Bearer {LOCAL_JITSI_TOKEN}")),
+            api_base_url: None,
+            api_key: None,
+            upload_url: None,
+        })
+        .upload_url = Some(format!("{api_base_url}{}", meeting_hooks::uploads::ROUTE));
     let info = StackInfo {
         api_base_url,
         routes: Routes {
@@ -348,6 +387,7 @@ fn print_banner(info: &StackInfo, args: &UpArgs) {
          webhook URL:   {webhook}\n  \
          Daily webhook: {daily}\n  \
          Daily API stand-in: {daily_api}\n  \
+         Jibri upload URL: {jibri}\n  \
          settings URL:  {settings}\n  \
          webhook secret (local only): {secret}\n  \
          Authorization header (local only): {authz}\n  \
@@ -369,6 +409,11 @@ fn print_banner(info: &StackInfo, args: &UpArgs) {
             .and_then(|p| p.api_base_url.clone())
             .unwrap_or_default(),
         settings = info.settings_url(),
+        jibri = info
+            .providers
+            .get(meeting_hooks::providers::jitsi::NAME)
+            .and_then(|p| p.upload_url.clone())
+            .unwrap_or_default(),
         secret = info.webhook_secret,
         authz = info.authorization,
         events = info.tables.events,

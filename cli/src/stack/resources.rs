@@ -56,6 +56,8 @@ pub struct LocalSecrets<'a> {
     pub daily_api_key: &'a str,
     /// VideoSDK's section: the local key pair's public half (PEM).
     pub videosdk_public_key: &'a str,
+    /// Self-hosted Jitsi's section: the bearer token of Prosody and the Jibri hosts.
+    pub jitsi_token: &'a str,
 }
 
 /// Creates every resource of [`DATA_RESOURCES`]; existing ones are kept (restarting against
@@ -128,6 +130,9 @@ async fn create_secret(
         },
         "videosdk": {
             "publicKeys": [secrets.videosdk_public_key],
+        },
+        "jitsi": {
+            "tokens": [secrets.jitsi_token],
         },
     })
     .to_string();
