@@ -7,6 +7,7 @@
 
 pub mod demo;
 pub mod demo_daily;
+pub mod demo_jitsi;
 pub mod demo_videosdk;
 pub mod jibri;
 pub mod ops;
@@ -38,7 +39,8 @@ pub enum Command {
         /// How long to wait for the copier.
         #[arg(long, default_value_t = 120)]
         wait_seconds: u64,
-        /// Which provider's meeting to play: `jaas`, `daily` or `videosdk`.
+        /// Which provider's meeting to play: `jaas`, `daily`, `videosdk` or `jitsi` (a Jibri
+        /// host uploading a recording).
         #[arg(long, default_value = "jaas")]
         provider: String,
     },
@@ -112,9 +114,27 @@ pub async fn run(cli: Cli, out: &mut impl Write) -> anyhow::Result<()> {
         Command::Demo {
             wait_seconds,
             provider,
+        } if provider == meeting_hooks::providers::jitsi::NAME => {
+            let info = stack::info::StackInfo::read(&cli.target.stack_file)?;
+            writeln!(
+                out,
+                "playing a Jibri host uploading a recording to {}",
+                info.providers
+                    .get(meeting_hooks::providers::jitsi::NAME)
+                    .and_then(|p| p.upload_url.clone())
+                    .unwrap_or_default()
+            )?;
+            let report =
+                demo_jitsi::run_jibri(&info, std::time::Duration::from_secs(wait_seconds), true)
+                    .await?;
+            demo_jitsi::print_and_check(&report)
+        }
+        Command::Demo {
+            wait_seconds,
+            provider,
         } => {
             if provider != "jaas" {
-                anyhow::bail!("no demo for provider {provider:?} (jaas, daily or videosdk)");
+                anyhow::bail!("no demo for provider {provider:?} (jaas, daily, videosdk or jitsi)");
             }
             let info = stack::info::StackInfo::read(&cli.target.stack_file)?;
             writeln!(
