@@ -58,7 +58,7 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
         let config = config?;
         let left = match &args.path {
             Some(entry) => match jibri::run_entry(entry, &config, &hooks).await? {
-                jibri::Outcome::Uploaded { .. } | jibri::Outcome::Gone => 0,
+                jibri::Outcome::Uploaded { .. } | jibri::Outcome::Gone | jibri::Outcome::Busy => 0,
                 _ => 1,
             },
             None => jibri::retry_all(&config, &hooks).await?,

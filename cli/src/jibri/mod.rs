@@ -203,13 +203,13 @@ pub async fn run_entry(entry: &Path, config: &Config, hooks: &Hooks) -> anyhow::
 }
 
 /// `--retry`: every entry of the spool, one after the other. Errors are reported per entry;
-/// the result says how many entries are still left.
+/// the result is how many entries failed (an entry another process is uploading right now is
+/// not a failure).
 pub async fn retry_all(config: &Config, hooks: &Hooks) -> anyhow::Result<usize> {
     let mut left = 0;
     for entry in spool::entries(&config.spool_dir)? {
         match run_entry(&entry, config, hooks).await {
-            Ok(Outcome::Uploaded { .. } | Outcome::Gone) => {}
-            Ok(Outcome::Busy) => left += 1,
+            Ok(Outcome::Uploaded { .. } | Outcome::Gone | Outcome::Busy) => {}
             Ok(Outcome::Interrupted) => left += 1,
             Err(e) => {
                 eprintln!("jibri-finalize: {}: {e:#}", entry.display());

@@ -231,6 +231,26 @@ impl<B: UploadBucket, L: RecordingLedger, E: EventStore> UploadService<B, L, E> 
         };
         let (upload_id, listed) = match resumed {
             Some(found) => found,
+            // The upload is no longer open but its object of the declared size is there: a
+            // completion whose read back outlasted the gateway's 30 s (or whose answer was
+            // lost). Nothing to send: the host completes again, which verifies or finds the
+            // recording recorded. (A new upload here would send the whole file again.)
+            None if d.upload_id.is_some()
+                && existing.as_ref().is_some_and(|o| o.size == d.size) =>
+            {
+                info!("upload already completed; awaiting its verification");
+                return Ok(UploadOutcome::Answer(GrantAnswer {
+                    status: status::UPLOAD.to_owned(),
+                    key,
+                    upload_id: d.upload_id.clone(),
+                    part_size: Some(d.part_size),
+                    parts: Vec::new(),
+                    missing_parts: 0,
+                    expires_in_seconds: Some(self.url_ttl.as_secs()),
+                    bytes: None,
+                    sha256: None,
+                }));
+            }
             None => {
                 let id = self
                     .bucket

@@ -518,3 +518,33 @@ async fn refusals_are_statuses_with_reasons_never_panics() {
         "{text}"
     );
 }
+
+#[tokio::test]
+async fn a_completion_cut_off_during_its_read_back_is_completed_again_without_a_new_upload() {
+    let s = service(MemoryBucket::default());
+    let (file, mut req) = recording();
+    upload_all(&s, &file, &mut req).await;
+    // The gateway gave up while the object was being read back (here: the read fails).
+    *lock(&s.bucket.fail) = Some("GetObject");
+    let o = call(&s, "/uploads/jitsi/complete", &req).await;
+    assert!(
+        matches!(o, UploadOutcome::Unavailable("GetObject")),
+        "{o:?}"
+    );
+    *lock(&s.bucket.fail) = None;
+    assert!(
+        lock(&s.ledger.0).is_empty(),
+        "nothing recorded before verification"
+    );
+    // The host asks again: no new upload, nothing to send, complete next.
+    let creates = s.bucket.creates.load(Ordering::Relaxed);
+    let again = answer(call(&s, "/uploads/jitsi", &req).await);
+    assert_eq!(again.status, status::UPLOAD);
+    assert_eq!((again.missing_parts, again.parts.len()), (0, 0));
+    assert_eq!(again.upload_id, req.upload_id);
+    assert_eq!(s.bucket.creates.load(Ordering::Relaxed), creates);
+    let done = answer(call(&s, "/uploads/jitsi/complete", &req).await);
+    assert_eq!(done.status, status::COMPLETED);
+    assert_eq!(lock(&s.ledger.0).len(), 1);
+    assert_eq!(lock(&s.events.0).len(), 1);
+}
