@@ -475,6 +475,7 @@ async fn a_wrong_declared_sha256_or_a_corrupted_part_never_ends_as_copied() {
     if statuses[1] == 200 {
         // moto accepts it (it does not verify a given x-amz-checksum-sha256): the read back
         // after completion catches it.
+        eprintln!("the emulator accepted a part whose bytes differ from its signed checksum");
         let mut req = req.clone();
         req.upload_id = grant.upload_id.clone();
         let (status, answer) = call(&api, "/uploads/jitsi/complete", &req).await;
@@ -482,6 +483,7 @@ async fn a_wrong_declared_sha256_or_a_corrupted_part_never_ends_as_copied() {
         assert_eq!(object(&api.bucket, &grant.key).await, None, "deleted");
     } else {
         // An S3 that checks refuses the part; completing then reports it missing.
+        eprintln!("the emulator refused a part whose bytes differ from its signed checksum");
         assert!((400..500).contains(&statuses[1]), "{statuses:?}");
     }
     assert!(emulator().scan(&api.copies).await.is_empty());
