@@ -7,8 +7,10 @@
 
 pub mod demo;
 pub mod demo_daily;
+pub mod demo_jitsi;
 pub mod demo_prosody;
 pub mod demo_videosdk;
+pub mod jibri;
 pub mod ops;
 pub mod settings;
 pub mod stack;
@@ -38,7 +40,8 @@ pub enum Command {
         /// How long to wait for the copier.
         #[arg(long, default_value_t = 120)]
         wait_seconds: u64,
-        /// Which provider's meeting to play: `jaas`, `daily`, `videosdk` or `jitsi`.
+        /// Which provider's meeting to play: `jaas`, `daily`, `videosdk` or `jitsi` (a Jibri
+        /// host uploading a recording).
         #[arg(long, default_value = "jaas")]
         provider: String,
     },
@@ -94,16 +97,6 @@ pub async fn run(cli: Cli, out: &mut impl Write) -> anyhow::Result<()> {
                 demo_daily::run(&info, std::time::Duration::from_secs(wait_seconds), true).await?;
             demo_daily::print_and_check(&report)
         }
-        Command::Demo { provider, .. } if provider == "jitsi" => {
-            let info = stack::info::StackInfo::read(&cli.target.stack_file)?;
-            writeln!(
-                out,
-                "playing a self-hosted Jitsi room (Prosody's events) against {}",
-                info.api_base_url
-            )?;
-            let report = demo_prosody::run(&info, true).await?;
-            demo_prosody::print_and_check(&report)
-        }
         Command::Demo {
             wait_seconds,
             provider,
@@ -118,6 +111,31 @@ pub async fn run(cli: Cli, out: &mut impl Write) -> anyhow::Result<()> {
                 demo_videosdk::run(&info, std::time::Duration::from_secs(wait_seconds), true)
                     .await?;
             demo_videosdk::print_and_check(&report)
+        }
+        Command::Demo {
+            wait_seconds,
+            provider,
+        } if provider == meeting_hooks::providers::jitsi::NAME => {
+            let info = stack::info::StackInfo::read(&cli.target.stack_file)?;
+            writeln!(
+                out,
+                "playing a self-hosted Jitsi room (Prosody's events) against {}",
+                info.api_base_url
+            )?;
+            let room = demo_prosody::run(&info, true).await?;
+            demo_prosody::print_and_check(&room)?;
+            writeln!(
+                out,
+                "\nplaying a Jibri host uploading a recording to {}",
+                info.providers
+                    .get(meeting_hooks::providers::jitsi::NAME)
+                    .and_then(|p| p.upload_url.clone())
+                    .unwrap_or_default()
+            )?;
+            let report =
+                demo_jitsi::run_jibri(&info, std::time::Duration::from_secs(wait_seconds), true)
+                    .await?;
+            demo_jitsi::print_and_check(&report)
         }
         Command::Demo {
             wait_seconds,

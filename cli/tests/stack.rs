@@ -183,6 +183,26 @@ async fn up_demo_and_operator_commands_work_together() {
         recorder_items, 2,
         "the recorder's join and leave, marked as such"
     );
+    // A Jibri host: jibri-finalize's library against the stack's providers.jitsi.uploadUrl
+    // lands the recording byte for byte, with its copy state and event.
+    let jitsi = info.providers.get("jitsi").expect("jitsi in stack.json");
+    assert_eq!(jitsi.route, "/webhooks/jitsi");
+    assert_eq!(
+        jitsi.upload_url.as_deref(),
+        Some(format!("{}/uploads/jitsi", info.api_base_url).as_str())
+    );
+    let jibri = hooksctl::demo_jitsi::run_jibri(&info, Duration::from_secs(60), false)
+        .await
+        .expect("Jibri demo runs");
+    hooksctl::demo_jitsi::print_and_check(&jibri).expect("Jibri recording landed");
+    // The grant API refuses a request without the token, storing nothing.
+    let refused = reqwest::Client::new()
+        .post(jitsi.upload_url.clone().expect("url"))
+        .body("{}")
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(refused.status().as_u16(), 401);
 
     // The demo meeting lands every file in local S3, byte for byte.
     let report = hooksctl::demo::run(&info, Duration::from_secs(90), false)

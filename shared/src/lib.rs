@@ -20,6 +20,7 @@ pub mod schema;
 pub mod settings;
 pub mod sweep;
 pub mod telemetry;
+pub mod uploads;
 
 /// JaaS stays reachable at its old path for the settings service, which is JaaS's own.
 pub use providers::jaas;

@@ -23,6 +23,7 @@ const SETTINGS_FN: &str = "settings-provisioning";
 const COPIER: &str = "recording-copier";
 const SWEEPER: &str = "event-sweeper";
 const RECONCILER: &str = "recording-reconciler";
+const UPLOADS: &str = "jibri-uploads";
 
 fn template_text() -> &'static str {
     static TEXT: OnceLock<String> = OnceLock::new();
@@ -178,7 +179,7 @@ fn every_function_builds_a_binary_of_this_workspace_for_lambda_arm64() {
     let bins = workspace_binaries();
     let root = workspace_root();
     let functions = resources_of("AWS::Serverless::Function");
-    assert_eq!(functions.len(), 5);
+    assert_eq!(functions.len(), 6);
     let mut built = BTreeSet::new();
     for (id, f) in functions {
         assert_eq!(
@@ -226,7 +227,8 @@ fn every_function_builds_a_binary_of_this_workspace_for_lambda_arm64() {
             SETTINGS_FN.to_owned(),
             COPIER.to_owned(),
             SWEEPER.to_owned(),
-            RECONCILER.to_owned()
+            RECONCILER.to_owned(),
+            UPLOADS.to_owned()
         ])
     );
 }
@@ -467,7 +469,20 @@ const INGEST_ENV: &[&str] = &[
 
 #[test]
 fn routes_and_environment_follow_the_functions_contract() {
-    let expected: [(&str, &str, &[&str]); 7] = [
+    const UPLOADS_ENV: &[&str] = &[
+        "EVENTS_TABLE",
+        "COPIES_TABLE",
+        "RECORDINGS_BUCKET",
+        "PROVIDER_SECRETS_ARN",
+        "UPLOAD_URL_TTL_SECONDS",
+        "UPLOAD_URLS_PER_ANSWER",
+        "UPLOAD_MAX_GIB",
+        "EVENT_RETENTION_DAYS",
+    ];
+    let expected: [(&str, &str, &[&str]); 9] = [
+        // Jibri hosts: the grant, and its completion (derived from the grant URL).
+        (UPLOADS, meeting_hooks::uploads::ROUTE, UPLOADS_ENV),
+        (UPLOADS, meeting_hooks::uploads::COMPLETE_ROUTE, UPLOADS_ENV),
         (INGEST, "/webhooks/jaas", INGEST_ENV),
         (
             SETTINGS_FN,
@@ -573,9 +588,15 @@ fn routes_and_environment_follow_the_functions_contract() {
                 number(&throttled["ThrottlingBurstLimit"]) > 0,
                 "{binary}: throttled"
             );
-            // The output the operator pastes into the JaaS console ends in this route.
+            // The output the operator pastes into the JaaS console ends in this route (the
+            // completion route is the grant URL's `/complete`: no output of its own).
             let outputs = template()["Outputs"].as_mapping().expect("Outputs");
-            for provider in ["jaas", "daily", "videosdk", "jitsi"] {
+            let providers: &[&str] = if path.ends_with("/complete") {
+                &[]
+            } else {
+                &["jaas", "daily", "videosdk", "jitsi"]
+            };
+            for provider in providers {
                 let path = path
                     .replace("{provider}", provider)
                     .replace("/{proxy+}", "");
@@ -716,6 +737,29 @@ fn every_function_config_accepts_the_template_environment() {
         copier.settings().max_attempts.is_some(),
         "the copier knows the last delivery"
     );
+    let jitsi: std::collections::HashMap<String, String> = [(
+        "JITSI_TOKENS".to_owned(),
+        "jibri-host-token-0123456789".to_owned(),
+    )]
+    .into();
+    let uploads = meeting_hooks::uploads::UploadsConfig::from_env(&Layered::new(
+        jitsi,
+        template_env(UPLOADS),
+    ))
+    .expect("jibri-uploads starts");
+    assert!(
+        uploads.retention.is_some(),
+        "its events expire like the others"
+    );
+    assert!(
+        uploads.url_ttl <= std::time::Duration::from_secs(600),
+        "presigned part URLs live minutes"
+    );
+    // Without the secret's jitsi section it refuses to start, naming the variable.
+    let err = meeting_hooks::uploads::UploadsConfig::from_env(&template_env(UPLOADS))
+        .expect_err("no tokens")
+        .to_string();
+    assert!(err.contains("JITSI_TOKENS"), "{err}");
 }
 
 /// Statements of a function's inline policies; SAM policy templates and managed policies are
@@ -819,6 +863,25 @@ fn each_function_has_exactly_the_permissions_it_needs() {
             ("dynamodb:GetItem", "GetAtt:CopiesTable.Arn"),
             ("secretsmanager:GetSecretValue", "Ref:JaasSecret"),
             ("sqs:SendMessage", "GetAtt:JobsQueue.Arn"),
+        ])
+    );
+    // Jibri uploads: multipart upload, read back, tag and delete under jitsi/ only; the
+    // recording's event (conditional put) and copy state; its secret (the hosts' tokens).
+    let jitsi = "Sub:${RecordingsBucket.Arn}/jitsi/*";
+    assert_eq!(
+        grants(UPLOADS),
+        set(&[
+            ("dynamodb:GetItem", "GetAtt:CopiesTable.Arn"),
+            ("dynamodb:GetItem", "GetAtt:EventsTable.Arn"),
+            ("dynamodb:PutItem", "GetAtt:EventsTable.Arn"),
+            ("dynamodb:UpdateItem", "GetAtt:CopiesTable.Arn"),
+            ("s3:DeleteObject", jitsi),
+            ("s3:GetObject", jitsi),
+            ("s3:GetObjectTagging", jitsi),
+            ("s3:ListMultipartUploadParts", jitsi),
+            ("s3:PutObject", jitsi),
+            ("s3:PutObjectTagging", jitsi),
+            ("secretsmanager:GetSecretValue", "Ref:JaasSecret"),
         ])
     );
     // Copier (its secret: provider API keys, for Daily's access links): multipart upload into the recordings bucket, its own copy state, and on its own
@@ -1127,6 +1190,21 @@ fn alarms_cover_dlq_old_jobs_copies_signatures_and_settings_and_can_notify() {
                     })
         }),
         "no alarm on the sweeper's errors"
+    );
+    // Jibri uploads: one error is enough (hosts keep retrying, nothing arrives meanwhile).
+    let uploads_id = resources_of("AWS::Serverless::Function")
+        .into_iter()
+        .find(|(_, f)| f["Metadata"]["BuildProperties"]["Binary"].as_str() == Some(UPLOADS))
+        .expect("jibri-uploads")
+        .0;
+    assert!(
+        alarms.iter().any(|(_, a)| {
+            let p = &a["Properties"];
+            p["MetricName"].as_str() == Some("Errors")
+                && ref_of(&p["Dimensions"][0]["Value"]) == Some(uploads_id)
+                && number(&p["Threshold"]) == 1
+        }),
+        "no alarm on jibri-uploads' errors"
     );
 }
 

@@ -45,6 +45,10 @@ pub struct ProviderInfo {
     /// Daily: the local API key the stand-in accepts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api_key: Option<String>,
+    /// Self-hosted Jitsi: the upload-grant URL jibri-finalize uses (`JIBRI_UPLOAD_URL`; its
+    /// token is the `authorization` value without `Bearer `).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upload_url: Option<String>,
 }
 
 /// Everything a script needs to drive the local stack.

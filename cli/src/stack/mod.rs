@@ -38,7 +38,8 @@ pub const PROVIDER_ROUTE: &str = "/webhooks/{provider}";
 /// Routes below a provider's (self-hosted Jitsi's `/webhooks/jitsi/events/room/created`, …).
 pub const PROVIDER_SUBROUTE: &str = "/webhooks/{provider}/{proxy+}";
 pub const JITSI_ROUTE: &str = "/webhooks/jitsi";
-/// The development-only bearer token Prosody (and Jibri) send to the local stack.
+/// The development-only bearer token of the local stack (Prosody's `api_headers`, the Jibri
+/// hosts' `JIBRI_UPLOAD_TOKEN`).
 pub const LOCAL_JITSI_TOKEN: &str = "jitsi_local_development_only";
 pub const DAILY_ROUTE: &str = "/webhooks/daily";
 pub const VIDEOSDK_ROUTE: &str = "/webhooks/videosdk";
@@ -200,7 +201,8 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
     // The same wiring as the Lambdas' mains (`meeting_hooks::aws::wiring`).
     let (ingest, _) = wiring::ingest(&sdk, &env)?;
     let (settings, _) = wiring::settings(&sdk, &env)?;
-    let (ingest, settings) = (Arc::new(ingest), Arc::new(settings));
+    let (uploads, _) = wiring::uploads(&sdk, &env)?;
+    let (ingest, settings, uploads) = (Arc::new(ingest), Arc::new(settings), Arc::new(uploads));
     let webhooks: api::Handler = Arc::new(move |req: Request| {
         let ingest = Arc::clone(&ingest);
         Box::pin(async move { meeting_hooks::ingest::http::handle(&ingest, req).await })
@@ -215,6 +217,21 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
                 Box::pin(async move { meeting_hooks::settings::http::handle(&settings, req).await })
             }),
         );
+    // Jibri's upload grants: both routes, one handler (it tells them apart by path).
+    let mut router = router;
+    for route in [
+        meeting_hooks::uploads::ROUTE,
+        meeting_hooks::uploads::COMPLETE_ROUTE,
+    ] {
+        let uploads = Arc::clone(&uploads);
+        router = router.route(
+            route,
+            Arc::new(move |req: Request| {
+                let uploads = Arc::clone(&uploads);
+                Box::pin(async move { meeting_hooks::uploads::http::handle(&uploads, req).await })
+            }),
+        );
+    }
 
     let listener = TcpListener::bind(("127.0.0.1", args.port))
         .await
@@ -272,6 +289,7 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
                 authorization: Some(LOCAL_AUTHORIZATION.to_owned()),
                 api_base_url: None,
                 api_key: None,
+                upload_url: None,
             },
         ),
         (
@@ -283,6 +301,7 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
                 authorization: None,
                 api_base_url: Some(daily.api_base_url()),
                 api_key: Some(daily_api::LOCAL_API_KEY.to_owned()),
+                upload_url: None,
             },
         ),
         (
@@ -294,6 +313,8 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
                 authorization: Some(format!("Bearer {LOCAL_JITSI_TOKEN}")),
                 api_base_url: None,
                 api_key: None,
+                // The upload-grant URL jibri-finalize uses.
+                upload_url: Some(format!("{api_base_url}{}", meeting_hooks::uploads::ROUTE)),
             },
         ),
         (
@@ -305,6 +326,7 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
                 authorization: None,
                 api_base_url: None,
                 api_key: None,
+                upload_url: None,
             },
         ),
     ]
@@ -364,6 +386,7 @@ fn print_banner(info: &StackInfo, args: &UpArgs) {
          webhook URL:   {webhook}\n  \
          Daily webhook: {daily}\n  \
          Daily API stand-in: {daily_api}\n  \
+         Jibri upload URL: {jibri}\n  \
          settings URL:  {settings}\n  \
          webhook secret (local only): {secret}\n  \
          Authorization header (local only): {authz}\n  \
@@ -385,6 +408,11 @@ fn print_banner(info: &StackInfo, args: &UpArgs) {
             .and_then(|p| p.api_base_url.clone())
             .unwrap_or_default(),
         settings = info.settings_url(),
+        jibri = info
+            .providers
+            .get(meeting_hooks::providers::jitsi::NAME)
+            .and_then(|p| p.upload_url.clone())
+            .unwrap_or_default(),
         secret = info.webhook_secret,
         authz = info.authorization,
         events = info.tables.events,

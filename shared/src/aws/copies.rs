@@ -17,7 +17,8 @@ use crate::schema::copy_attr as a;
 
 const PENDING: &str = "pending";
 const COPYING: &str = "copying";
-const COPIED: &str = "copied";
+/// The state name of a finished copy (also written by the upload grants).
+pub(crate) const COPIED: &str = "copied";
 const FAILED: &str = "failed";
 
 type Item = HashMap<String, AttributeValue>;
@@ -54,6 +55,14 @@ impl DynamoCopyStore {
             .expression_attribute_names("#state", a::STATE)
             .expression_attribute_values(":me", s(owner))
             .expression_attribute_values(":copying", s(COPYING))
+    }
+
+    pub(crate) fn client(&self) -> &aws_sdk_dynamodb::Client {
+        &self.client
+    }
+
+    pub(crate) fn table(&self) -> &str {
+        &self.table
     }
 
     /// Reads a job's state (for tests and the operator CLI).

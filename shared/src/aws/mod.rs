@@ -11,6 +11,7 @@ pub mod objects;
 pub mod queue;
 pub mod secrets;
 pub mod settings;
+pub mod uploads;
 pub mod wiring;
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};

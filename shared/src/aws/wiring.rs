@@ -6,6 +6,7 @@
 use aws_config::SdkConfig;
 
 use super::settings::DynamoSettingsStore;
+use super::uploads::S3Uploads;
 use super::{blobs::S3BlobStore, copies::DynamoCopyStore, events::DynamoEventStore};
 use super::{objects::S3MultipartSink, queue::SqsJobQueue};
 use crate::config::{ConfigError, Env};
@@ -18,6 +19,7 @@ use crate::providers::daily::api::{DailyApi, DailyRecordings};
 use crate::reconcile::{ReconcileConfig, ReconcileService};
 use crate::settings::{SettingsConfig, SettingsService};
 use crate::sweep::{SweepConfig, SweepService};
+use crate::uploads::{UploadService, UploadsConfig};
 
 /// webhook-ingest over DynamoDB, SQS and S3.
 pub type Ingest = IngestService<DynamoEventStore, SqsJobQueue, S3BlobStore>;
@@ -30,6 +32,9 @@ pub type Copier = JobHandler<DynamoCopyStore, S3MultipartSink, HttpOrigin, SqsJo
 
 /// recording-reconciler for Daily over Daily's REST API, DynamoDB (copy states) and SQS.
 pub type Reconciler = ReconcileService<DailyRecordings, DynamoCopyStore, SqsJobQueue>;
+
+/// jibri-uploads over S3 (the recordings bucket) and DynamoDB (copies and events tables).
+pub type Uploads = UploadService<S3Uploads, DynamoCopyStore, DynamoEventStore>;
 
 /// Why a function could not be wired (at cold start: the function refuses to start).
 #[derive(Debug, thiserror::Error)]
@@ -124,4 +129,16 @@ pub fn copier_with_lookup(
         JobHandler::new(service, queue, config.retry_backoff),
         config,
     ))
+}
+
+/// jibri-uploads: config from `env` (already holding the secret's values: `JITSI_TOKENS`).
+pub fn uploads(sdk: &SdkConfig, env: &impl Env) -> Result<(Uploads, UploadsConfig), WiringError> {
+    let config = UploadsConfig::from_env(env)?;
+    let service = UploadService::new(
+        S3Uploads::new(super::s3(sdk), &config.recordings_bucket),
+        DynamoCopyStore::new(super::dynamodb(sdk), &config.copies_table),
+        DynamoEventStore::new(super::dynamodb(sdk), &config.events_table),
+        &config,
+    );
+    Ok((service, config))
 }
