@@ -897,6 +897,9 @@ fn each_function_has_exactly_the_permissions_it_needs() {
             ("dynamodb:UpdateItem", "GetAtt:CopiesTable.Arn"),
             ("s3:AbortMultipartUpload", "Sub:${RecordingsBucket.Arn}/*"),
             ("s3:GetObject", "Sub:${RecordingsBucket.Arn}/*"),
+            // aws::objects tags each copy with its SHA-256 and reads the tag back.
+            ("s3:GetObjectTagging", "Sub:${RecordingsBucket.Arn}/*"),
+            ("s3:PutObjectTagging", "Sub:${RecordingsBucket.Arn}/*"),
             (
                 "s3:ListMultipartUploadParts",
                 "Sub:${RecordingsBucket.Arn}/*"
