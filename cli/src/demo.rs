@@ -186,11 +186,7 @@ pub struct DemoReport {
 
 /// Plays the meeting and waits up to `wait` for the copies.
 pub async fn run(info: &StackInfo, wait: Duration, verbose: bool) -> anyhow::Result<DemoReport> {
-    let nonce = format!(
-        "{:x}{:x}",
-        std::process::id(),
-        meeting_hooks::respond::now_ms()
-    );
+    let nonce = nonce();
     let session = format!("demo-{nonce}");
     let app = info.app_id.as_str();
     let files = demo_files(&session);
@@ -397,6 +393,40 @@ pub async fn run(info: &StackInfo, wait: Duration, verbose: bool) -> anyhow::Res
         timeline,
         objects: checked,
     })
+}
+
+/// A token unique to this demo run (process id and time), for ids that must not repeat.
+pub fn nonce() -> String {
+    format!(
+        "{:x}{:x}",
+        std::process::id(),
+        meeting_hooks::respond::now_ms()
+    )
+}
+
+/// The object of a copy job the copier recorded as copied, read back: (S3 key, bytes, equal
+/// to `sha256`); `None` while it is not copied.
+pub async fn copied_object(
+    copies: &meeting_hooks::aws::copies::DynamoCopyStore,
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    job_id: &str,
+    sha256: &str,
+) -> anyhow::Result<Option<(String, u64, bool)>> {
+    let Some(item) = copies.get(job_id).await? else {
+        return Ok(None);
+    };
+    let key = item
+        .get(meeting_hooks::schema::copy_attr::OBJECT_KEY)
+        .and_then(|v| v.as_s().ok())
+        .cloned();
+    let (Some(CopyStatus::Copied), Some(key)) = (meeting_hooks::aws::copies::status_of(&item), key)
+    else {
+        return Ok(None);
+    };
+    let body = read_object(s3, bucket, &key).await?;
+    let same = hex::encode(Sha256::digest(&body)) == sha256;
+    Ok(Some((key, body.len() as u64, same)))
 }
 
 /// An object of the local recordings bucket, read back whole (to compare with its origin).

@@ -8,12 +8,11 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
-use meeting_hooks::copier::state::CopyStatus;
 use meeting_hooks::providers::daily;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::demo::{Delivery, deliver, pseudo_random, read_object};
+use crate::demo::{Delivery, copied_object, deliver, pseudo_random};
 use crate::ops::target::Target;
 use crate::stack::info::StackInfo;
 
@@ -55,11 +54,7 @@ pub async fn run(info: &StackInfo, wait: Duration, verbose: bool) -> anyhow::Res
         .webhook_secret
         .clone()
         .context("the stack description has no Daily webhook secret")?;
-    let nonce = format!(
-        "{:x}{:x}",
-        std::process::id(),
-        meeting_hooks::respond::now_ms()
-    );
+    let nonce = crate::demo::nonce();
     let room = format!("daily-demo-{nonce}");
     let meeting = format!("mtg-{nonce}");
     let (rec, lost, transcript) = (
@@ -271,20 +266,7 @@ pub async fn run(info: &StackInfo, wait: Duration, verbose: bool) -> anyhow::Res
     let deadline = Instant::now() + wait;
     loop {
         for f in files.iter_mut().filter(|f| f.copied.is_none()) {
-            let Some(item) = copies.get(&f.job_id).await? else {
-                continue;
-            };
-            let key = item
-                .get(meeting_hooks::schema::copy_attr::OBJECT_KEY)
-                .and_then(|v| v.as_s().ok())
-                .cloned();
-            if let (Some(CopyStatus::Copied), Some(key)) =
-                (meeting_hooks::aws::copies::status_of(&item), key)
-            {
-                let body = read_object(&s3, &info.bucket, &key).await?;
-                let same = hex::encode(Sha256::digest(&body)) == f.sha256;
-                f.copied = Some((key, body.len() as u64, same));
-            }
+            f.copied = copied_object(&copies, &s3, &info.bucket, &f.job_id, &f.sha256).await?;
         }
         let done = files.iter().filter(|f| f.copied.is_some()).count();
         if verbose {

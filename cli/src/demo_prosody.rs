@@ -33,11 +33,7 @@ pub async fn run(info: &StackInfo, verbose: bool) -> anyhow::Result<ProsodyRepor
         .clone()
         .context("the stack description has no Jitsi token")?;
     let prefix = format!("{}{}", info.api_base_url, provider.route);
-    let nonce = format!(
-        "{:x}{:x}",
-        std::process::id(),
-        meeting_hooks::respond::now_ms()
-    );
+    let nonce = crate::demo::nonce();
     let room = format!("demo-{nonce}");
     let jid = format!("{room}@conference.meet.local");
     let t0 = meeting_hooks::respond::now_ms() / 1000 - 900;

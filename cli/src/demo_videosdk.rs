@@ -8,12 +8,10 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
-use meeting_hooks::copier::state::CopyStatus;
 use meeting_hooks::providers::videosdk::{self, keys};
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 
-use crate::demo::{Delivery, DemoFile, deliver, pseudo_random, read_object, serve};
+use crate::demo::{Delivery, DemoFile, copied_object, deliver, pseudo_random, serve};
 use crate::ops::{self, target::Target};
 use crate::stack::info::StackInfo;
 
@@ -57,11 +55,7 @@ pub async fn run(
         .context("the stack description has no VideoSDK key")?;
     let private = std::fs::read_to_string(key_path).with_context(|| format!("read {key_path}"))?;
     let url = format!("{}{}", info.api_base_url, provider.route);
-    let nonce = format!(
-        "{:x}{:x}",
-        std::process::id(),
-        meeting_hooks::respond::now_ms()
-    );
+    let nonce = crate::demo::nonce();
     let meeting = format!("vsdk-{nonce}");
     let session = format!("sess-{nonce}");
     let file_path = format!("/encoded/videos/{nonce}.mp4");
@@ -128,18 +122,10 @@ pub async fn run(
     let recording_sha256 = file.sha256();
     let deadline = Instant::now() + wait;
     let copied = loop {
-        if let Some(item) = copies.get(&job_id).await? {
-            let key = item
-                .get(meeting_hooks::schema::copy_attr::OBJECT_KEY)
-                .and_then(|v| v.as_s().ok())
-                .cloned();
-            if let (Some(CopyStatus::Copied), Some(key)) =
-                (meeting_hooks::aws::copies::status_of(&item), key)
-            {
-                let body = read_object(&s3, &info.bucket, &key).await?;
-                let same = hex::encode(Sha256::digest(&body)) == recording_sha256;
-                break Some((key, body.len() as u64, same));
-            }
+        if let Some(copied) =
+            copied_object(&copies, &s3, &info.bucket, &job_id, &recording_sha256).await?
+        {
+            break Some(copied);
         }
         if Instant::now() > deadline {
             break None;

@@ -88,7 +88,8 @@ fn n(v: impl ToString) -> AttributeValue {
     AttributeValue::N(v.to_string())
 }
 
-fn other<E>(operation: &'static str) -> impl FnOnce(E) -> StateError
+/// A copies-table call's failure that is not a lost lease (also the Jibri recordings' ledger).
+pub(super) fn other<E>(operation: &'static str) -> impl FnOnce(E) -> StateError
 where
     E: std::error::Error + Send + Sync + 'static,
 {

@@ -32,7 +32,9 @@ impl S3MultipartSink {
     }
 }
 
-fn err<E>(operation: &'static str) -> impl FnOnce(E) -> SinkError
+/// An S3 call's failure as a [`SinkError`] (`NoSuchUpload` recognised): one mapping for the
+/// copier's sink and the Jibri upload bucket.
+pub(super) fn err<E>(operation: &'static str) -> impl FnOnce(E) -> SinkError
 where
     E: std::error::Error + ProvideErrorMetadata + Send + Sync + 'static,
 {

@@ -5,13 +5,12 @@
 use std::time::Duration;
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use aws_sdk_s3::error::ProvideErrorMetadata;
 use aws_sdk_s3::presigning::PresigningConfig;
 use aws_sdk_s3::types::ChecksumAlgorithm;
 use sha2::{Digest, Sha256};
 
 use super::copies::DynamoCopyStore;
-use super::objects::S3MultipartSink;
+use super::objects::{self, S3MultipartSink};
 use crate::copier::layout::ObjectMeta;
 use crate::copier::ports::{MultipartSink, SinkError, StateError};
 use crate::copier::state::{CopyResult, CopyStatus, ListedPart, PartRecord};
@@ -35,17 +34,6 @@ impl S3Uploads {
             client,
             bucket,
         }
-    }
-}
-
-fn sink_err<E>(operation: &'static str) -> impl FnOnce(E) -> SinkError
-where
-    E: std::error::Error + ProvideErrorMetadata + Send + Sync + 'static,
-{
-    move |e| SinkError {
-        operation,
-        no_such_upload: e.code() == Some("NoSuchUpload"),
-        source: super::boxed(e),
     }
 }
 
@@ -109,7 +97,7 @@ impl UploadBucket for S3Uploads {
             .checksum_sha256(sha256_b64)
             .presigned(config)
             .await
-            .map_err(|e| sink_err("PresignUploadPart")(e.into_service_error()))?;
+            .map_err(|e| objects::err("PresignUploadPart")(e.into_service_error()))?;
         Ok(PartUrl {
             number,
             url: presigned.uri().to_owned(),
@@ -148,7 +136,7 @@ impl UploadBucket for S3Uploads {
             .key(key)
             .send()
             .await
-            .map_err(|e| sink_err("GetObject")(e.into_service_error()))?;
+            .map_err(|e| objects::err("GetObject")(e.into_service_error()))?;
         let mut body = out.body;
         let mut hasher = Sha256::new();
         let mut bytes: u64 = 0;
@@ -174,19 +162,8 @@ impl UploadBucket for S3Uploads {
             .key(key)
             .send()
             .await
-            .map_err(|e| sink_err("DeleteObject")(e.into_service_error()))?;
+            .map_err(|e| objects::err("DeleteObject")(e.into_service_error()))?;
         Ok(())
-    }
-}
-
-fn state_err<E>(operation: &'static str) -> impl FnOnce(E) -> StateError
-where
-    E: std::error::Error + Send + Sync + 'static,
-{
-    move |e| StateError {
-        operation,
-        lease_lost: false,
-        source: Some(super::boxed(e)),
     }
 }
 
@@ -262,7 +239,7 @@ impl RecordingLedger for DynamoCopyStore {
             .expression_attribute_values(":exp", n(expires_at_secs))
             .send()
             .await
-            .map_err(state_err("UpdateItem(recording copied)"))?;
+            .map_err(super::copies::other("UpdateItem(recording copied)"))?;
         Ok(())
     }
 }
