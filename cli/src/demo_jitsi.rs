@@ -21,6 +21,8 @@ use crate::stack::info::StackInfo;
 #[derive(Debug, Clone)]
 pub struct JibriReport {
     pub session_id: String,
+    /// The recording's copy job.
+    pub job_id: String,
     pub key: String,
     pub bytes: u64,
     pub sha256: String,
@@ -33,9 +35,11 @@ pub struct JibriReport {
     pub local_deleted: bool,
 }
 
-/// Plays the Jibri host; `wait` bounds the whole upload.
+/// Plays the Jibri host recording the meeting at `meeting_url` (the Prosody demo's room, so
+/// the read API files the recording under that meeting); `wait` bounds the whole upload.
 pub async fn run_jibri(
     info: &StackInfo,
+    meeting_url: &str,
     wait: Duration,
     verbose: bool,
 ) -> anyhow::Result<JibriReport> {
@@ -65,7 +69,7 @@ pub async fn run_jibri(
     std::fs::write(
         dir.join("metadata.json"),
         serde_json::json!({
-            "meeting_url": "https://jitsi.local.test/demo-room",
+            "meeting_url": meeting_url,
             "participants": [{"id": "alice", "name": "Alice"}, {"id": "bob", "name": "Bob"}],
             "demo": true,
         })
@@ -114,7 +118,7 @@ pub async fn run_jibri(
     let copy_state = dynamo
         .get_item()
         .table_name(&info.tables.copies)
-        .key("jobId", AttributeValue::S(job_id))
+        .key("jobId", AttributeValue::S(job_id.clone()))
         .consistent_read(true)
         .send()
         .await
@@ -137,6 +141,7 @@ pub async fn run_jibri(
     let _ = std::fs::remove_dir_all(&root);
     Ok(JibriReport {
         session_id,
+        job_id,
         object_matches: object == recording && hex::encode(Sha256::digest(&object)) == sha256,
         key,
         bytes,

@@ -22,6 +22,19 @@ pub struct ProsodyReport {
     pub timeline: Vec<(String, String)>,
 }
 
+impl ProsodyReport {
+    /// The meeting's URL as Jibri's `metadata.json` names it (the MUC domain is
+    /// `conference.<host>`, the deployment's default).
+    pub fn meeting_url(&self) -> String {
+        let (room, domain) = self
+            .room_jid
+            .split_once('@')
+            .unwrap_or((&self.room_jid, ""));
+        let host = domain.strip_prefix("conference.").unwrap_or(domain);
+        format!("https://{host}/{room}")
+    }
+}
+
 /// Plays the room (created 15 minutes ago) and reads its timeline back.
 pub async fn run(info: &StackInfo, verbose: bool) -> anyhow::Result<ProsodyReport> {
     let provider = info

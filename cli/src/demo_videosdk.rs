@@ -28,7 +28,7 @@ pub struct VideoSdkReport {
 }
 
 fn iso(ms: i64) -> String {
-    format!("{}Z", ops::time::utc(ms).replace(' ', "T"))
+    meeting_hooks::time::iso(ms)
 }
 
 fn event(ty: &str, meeting: &str, session: &str, extra: Value) -> String {

@@ -53,6 +53,36 @@ pub enum Command {
         #[arg(long)]
         session: String,
     },
+    /// A room's sessions, newest first (the read API's `GET /v1/sessions`).
+    Sessions {
+        /// The room's key (`roomKey` in the API: JaaS `<appId>/<room>`, `daily:<room>`, …).
+        #[arg(long)]
+        room: String,
+        /// Sessions that started at or after this (Unix ms or RFC 3339).
+        #[arg(long)]
+        from: Option<String>,
+        /// Sessions that started before this (Unix ms or RFC 3339).
+        #[arg(long)]
+        to: Option<String>,
+        /// At most this many.
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+    },
+    /// Who attended a session, with a presence chart (the read API's attendance).
+    Attendance {
+        /// The session's id as `hooksctl sessions` shows it.
+        #[arg(long)]
+        session: String,
+        /// Include recorder and transcriber bots.
+        #[arg(long)]
+        include_bots: bool,
+    },
+    /// A session's files: copy state, bytes, SHA-256 and S3 location (the read API's files).
+    Files {
+        /// The session's id as `hooksctl sessions` shows it.
+        #[arg(long)]
+        session: String,
+    },
     /// Show the copy state of a session's files (recordings, transcripts, chat, ...).
     Jobs {
         /// The JaaS sessionId.
@@ -132,9 +162,13 @@ pub async fn run(cli: Cli, out: &mut impl Write) -> anyhow::Result<()> {
                     .and_then(|p| p.upload_url.clone())
                     .unwrap_or_default()
             )?;
-            let report =
-                demo_jitsi::run_jibri(&info, std::time::Duration::from_secs(wait_seconds), true)
-                    .await?;
+            let report = demo_jitsi::run_jibri(
+                &info,
+                &room.meeting_url(),
+                std::time::Duration::from_secs(wait_seconds),
+                true,
+            )
+            .await?;
             demo_jitsi::print_and_check(&report)
         }
         Command::Demo {
@@ -159,6 +193,43 @@ pub async fn run(cli: Cli, out: &mut impl Write) -> anyhow::Result<()> {
             let target = cli.target.resolve().await?;
             let entries = ops::events::timeline(&target, &session).await?;
             ops::events::print(out, &session, &entries)?;
+            Ok(())
+        }
+        Command::Sessions {
+            room,
+            from,
+            to,
+            limit,
+        } => {
+            let time = |t: Option<String>, name: &str| -> anyhow::Result<Option<i64>> {
+                t.map(|t| {
+                    meeting_hooks::read::http::time_param(&t)
+                        .ok_or_else(|| anyhow::anyhow!("--{name}: not Unix ms or RFC 3339"))
+                })
+                .transpose()
+            };
+            let range = meeting_hooks::read::model::TimeRange {
+                from_ms: time(from, "from")?,
+                to_ms: time(to, "to")?,
+            };
+            let target = cli.target.resolve().await?;
+            let sessions = ops::read::sessions(&target, &room, range, limit.max(1)).await?;
+            ops::read::print_sessions(out, &room, &sessions)?;
+            Ok(())
+        }
+        Command::Attendance {
+            session,
+            include_bots,
+        } => {
+            let target = cli.target.resolve().await?;
+            let (session, rows) = ops::read::attendance(&target, &session, include_bots).await?;
+            ops::read::print_attendance(out, &session, &rows)?;
+            Ok(())
+        }
+        Command::Files { session } => {
+            let target = cli.target.resolve().await?;
+            let (session, files) = ops::read::files(&target, &session).await?;
+            ops::read::print_files(out, &session, target.bucket()?, &files)?;
             Ok(())
         }
         Command::Jobs { session } => {

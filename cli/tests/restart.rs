@@ -14,6 +14,7 @@ const SECRETS: LocalSecrets<'static> = LocalSecrets {
     daily_api_key: "restart_key",
     videosdk_public_key: "-----BEGIN PUBLIC KEY-----\nrestart\n-----END PUBLIC KEY-----\n",
     jitsi_token: "restart_test_token_0123",
+    read_api_token: "restart_read_token_0123",
 };
 
 #[tokio::test(flavor = "multi_thread")]

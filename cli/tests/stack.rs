@@ -85,6 +85,100 @@ fn start_stack() -> (Up, StackInfo) {
     (up, info)
 }
 
+/// A read API call as the host application's backend makes it (stack.json's `readApi`).
+async fn read_api(info: &StackInfo, path: &str, query: &[(&str, &str)]) -> serde_json::Value {
+    let api = info.read_api.as_ref().expect("stack.json has readApi");
+    let query: String = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(query)
+        .finish();
+    let response = reqwest::Client::new()
+        .get(format!("{}{path}?{query}", api.base_url))
+        .header("authorization", &api.authorization)
+        .send()
+        .await
+        .expect("read API answers");
+    let status = response.status().as_u16();
+    let body: serde_json::Value =
+        serde_json::from_slice(&response.bytes().await.expect("body")).expect("JSON");
+    assert_eq!(status, 200, "{path}: {body}");
+    body
+}
+
+fn encoded(id: &str) -> String {
+    url::form_urlencoded::byte_serialize(id.as_bytes()).collect()
+}
+
+/// What the read API says of a played meeting: the room lists the session, attendance has
+/// exactly `names` (bots left out), and every file in `files` (job id, SHA-256) is copied,
+/// located in S3 and downloadable through its presigned URL, byte for byte.
+async fn check_read_api(
+    info: &StackInfo,
+    session: &str,
+    names: &[&str],
+    files: &[(String, String)],
+) -> serde_json::Value {
+    let id = encoded(session);
+    let attendance = read_api(info, &format!("/v1/sessions/{id}/attendance"), &[]).await;
+    let mut got: Vec<&str> = attendance["participants"]
+        .as_array()
+        .expect("participants")
+        .iter()
+        .map(|p| p["name"].as_str().expect("name"))
+        .collect();
+    got.sort_unstable();
+    assert_eq!(got, names, "{session}: {attendance}");
+    for p in attendance["participants"].as_array().expect("rows") {
+        assert!(
+            !p["intervals"].as_array().expect("intervals").is_empty(),
+            "{p}"
+        );
+        assert!(p["totalSecs"].as_i64().is_some_and(|t| t >= 0), "{p}");
+    }
+    let room = attendance["session"]["roomKey"].as_str().expect("roomKey");
+    let listed = read_api(info, "/v1/sessions", &[("room", room)]).await;
+    assert!(
+        listed["sessions"]
+            .as_array()
+            .expect("sessions")
+            .iter()
+            .any(|s| s["id"] == session),
+        "{room} lists {session}: {listed}"
+    );
+    let timeline = read_api(info, &format!("/v1/sessions/{id}/timeline"), &[]).await;
+    let at: Vec<&str> = timeline["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .map(|e| e["at"].as_str().expect("at"))
+        .collect();
+    assert!(at.windows(2).all(|w| w[0] <= w[1]), "event-time order");
+    let answer = read_api(info, &format!("/v1/sessions/{id}/files"), &[]).await;
+    let listed_files = answer["files"].as_array().expect("files");
+    for (job, sha) in files {
+        let f = listed_files
+            .iter()
+            .find(|f| f["jobId"] == job.as_str())
+            .unwrap_or_else(|| panic!("{session}: {job} not in {answer}"));
+        assert_eq!(f["state"], "copied", "{f}");
+        assert_eq!(f["sha256"], sha.as_str(), "{f}");
+        assert_eq!(f["s3"]["bucket"], info.bucket.as_str());
+        let url = f["download"]["url"].as_str().expect("download url");
+        let bytes = reqwest::get(url)
+            .await
+            .expect("download")
+            .bytes()
+            .await
+            .expect("bytes");
+        assert_eq!(
+            hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes)),
+            *sha,
+            "{job}: the presigned URL serves our copy"
+        );
+        assert_eq!(f["bytes"].as_u64(), Some(bytes.len() as u64));
+    }
+    attendance
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn up_demo_and_operator_commands_work_together() {
     let (up, info) = start_stack();
@@ -146,6 +240,22 @@ async fn up_demo_and_operator_commands_work_together() {
         .await
         .expect("post");
     assert_eq!(forged.status().as_u16(), 401);
+    // The read API: nothing read without the token; the meeting's attendance (Bo's early
+    // join delivered out of order, his leave twice) and its files (the recording named no
+    // meeting: found under the room by time; the transcript named it).
+    let refused = reqwest::Client::new()
+        .get(format!("{}/v1/sessions?room=daily%3Ax", info.api_base_url))
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(refused.status().as_u16(), 401);
+    let webhook_files: Vec<(String, String)> = daily
+        .files
+        .iter()
+        .filter(|f| !f.label.contains("never sent"))
+        .map(|f| (f.job_id.clone(), f.sha256.clone()))
+        .collect();
+    check_read_api(&info, &daily.meeting_id, &["Ana", "Bo"], &webhook_files).await;
 
     // The VideoSDK meeting: signed with the key whose private half stack.json names, stored
     // once, the forged request refused, the recording copied byte for byte.
@@ -153,6 +263,23 @@ async fn up_demo_and_operator_commands_work_together() {
         .await
         .expect("VideoSDK demo runs");
     hooksctl::demo_videosdk::print_and_check(&videosdk).expect("VideoSDK meeting landed");
+    let recording = read_api(
+        &info,
+        &format!("/v1/sessions/{}/files", encoded(&videosdk.session_id)),
+        &[],
+    )
+    .await;
+    let job = recording["files"][0]["jobId"]
+        .as_str()
+        .expect("a job")
+        .to_owned();
+    check_read_api(
+        &info,
+        &videosdk.session_id,
+        &["Ana", "Bo"],
+        &[(job, videosdk.recording_sha256.clone())],
+    )
+    .await;
 
     // A self-hosted Jitsi room, as Prosody's event module posts it: stored once each, the
     // retry deduplicated, requests without the token refused; Jibri's recorder marked.
@@ -191,10 +318,48 @@ async fn up_demo_and_operator_commands_work_together() {
         jitsi.upload_url.as_deref(),
         Some(format!("{}/uploads/jitsi", info.api_base_url).as_str())
     );
-    let jibri = hooksctl::demo_jitsi::run_jibri(&info, Duration::from_secs(60), false)
-        .await
-        .expect("Jibri demo runs");
+    let jibri = hooksctl::demo_jitsi::run_jibri(
+        &info,
+        &prosody.meeting_url(),
+        Duration::from_secs(60),
+        false,
+    )
+    .await
+    .expect("Jibri demo runs");
     hooksctl::demo_jitsi::print_and_check(&jibri).expect("Jibri recording landed");
+    // The read API: Prosody names the room only; the session is the room's meeting, its
+    // recorder left out of attendance unless asked for, and Jibri's upload is its file.
+    let room_key = format!("jitsi:{}", prosody.room_jid);
+    let sessions = read_api(&info, "/v1/sessions", &[("room", &room_key)]).await;
+    let session = sessions["sessions"][0]["id"]
+        .as_str()
+        .expect("a session")
+        .to_owned();
+    assert!(
+        session.starts_with(&format!("{}~", prosody.room_jid)),
+        "{sessions}"
+    );
+    check_read_api(
+        &info,
+        &session,
+        &["Ana", "Bo"],
+        &[(jibri.job_id.clone(), jibri.sha256.clone())],
+    )
+    .await;
+    let with_bots = read_api(
+        &info,
+        &format!("/v1/sessions/{}/attendance", encoded(&session)),
+        &[("includeBots", "true")],
+    )
+    .await;
+    assert!(
+        with_bots["participants"]
+            .as_array()
+            .expect("rows")
+            .iter()
+            .any(|p| p["role"] == "recorder"),
+        "{with_bots}"
+    );
     // The grant API refuses a request without the token, storing nothing.
     let refused = reqwest::Client::new()
         .post(jitsi.upload_url.clone().expect("url"))
@@ -235,6 +400,14 @@ async fn up_demo_and_operator_commands_work_together() {
     );
     let ts: Vec<_> = report.timeline.iter().map(|e| e.timestamp_ms).collect();
     assert!(ts.windows(2).all(|w| w[0] <= w[1]));
+    // The read API answers the JaaS meeting: Bob's early join came late, a delivery twice.
+    let jaas_files: Vec<(String, String)> = report
+        .jobs
+        .iter()
+        .filter_map(|j| Some((j.job_id.clone(), j.sha256.clone()?)))
+        .collect();
+    assert!(!jaas_files.is_empty());
+    check_read_api(&info, &report.session_id, &["Alice", "Bob"], &jaas_files).await;
 
     // `events` prints the same timeline.
     let out = hooksctl(&up.stack_file, &["events", "--session", &report.session_id]);
@@ -363,6 +536,7 @@ async fn up_demo_and_operator_commands_work_together() {
             notes: Vec::new(),
             conflict_of: None,
             job_ids: vec!["stuck-1/recording".into()],
+            job_kinds: vec![meeting_hooks::jobs::FileKind::Recording],
             job_state: Some(JobState::Sending { lease_until_ms: 1 }),
             job_message: Some(job),
             expires_at_secs: None,

@@ -4,6 +4,7 @@
 //! types; `ports` names each capability the logic needs as one small trait; `aws` implements
 //! those traits with the AWS SDK; `http` maps outcomes to responses in one place.
 
+pub mod auth;
 pub mod aws;
 pub mod config;
 pub mod copier;
@@ -20,6 +21,7 @@ pub mod schema;
 pub mod settings;
 pub mod sweep;
 pub mod telemetry;
+pub mod time;
 pub mod uploads;
 
 /// JaaS stays reachable at its old path for the settings service, which is JaaS's own.

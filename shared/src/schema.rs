@@ -7,7 +7,7 @@
 //! | --- | --- |
 //! | `idempotencyKey` (S) | partition key; the conditional `PutItem` deduplicates on it |
 //! | `sessionId` (S) + `sessionSort` (S, `<13-digit ms>#<key>`) | GSI `bySession`: one `Query` = a session's events in timestamp order |
-//! | `roomFqn` (S) + `roomSort` (S, `<13-digit ms>#<sessionId>`) | sparse GSI `byRoom`, set on ROOM_CREATED / ROOM_DESTROYED only: one `Query` = a room's sessions |
+//! | `roomFqn` (S) + `roomSort` (S, `<13-digit ms>#<sessionId>`) | sparse GSI `byRoom`, set on session boundaries (ROOM_CREATED / ROOM_DESTROYED, …) and on file events that name no session (Daily's recordings, Jibri's uploads; `roomSort` tail `-`): one `Query` = a room's sessions |
 //! | `jobPending` (S, always `pending`) + `jobPendingSort` (S, `<13-digit lease end ms>`) | sparse GSI `byPendingJob`, set only while a file event's job is not yet queued (state `sending`), removed when it is: one `Query` = the jobs whose enqueue lease ran out, for the sweeper. Projects `jobMessage` (the planned job JSON) and `payloadSha256` only |
 //! | `expiresAt` (N) | TTL (only when a retention is configured) |
 //!
@@ -96,6 +96,9 @@ pub mod event_attr {
     pub const JOB_ID: &str = "jobId";
     /// The jobs of an event that made several (Daily's raw tracks), a list; `jobId` otherwise.
     pub const JOB_IDS: &str = "jobIds";
+    /// The kind of each copy job (`recording`, `transcription`, …), a list in the order of
+    /// `jobId` / `jobIds`. Items stored before it have none.
+    pub const JOB_KINDS: &str = "jobKinds";
     pub const JOB_STATE: &str = "jobState";
     pub const JOB_LEASE_UNTIL: &str = "jobLeaseUntil";
     pub const KIND: &str = "kind";

@@ -131,7 +131,9 @@ impl<S: EventStore + PendingJobs, Q: JobQueue> SweepService<S, Q> {
                 unreadable = report.unreadable,
                 "sweep done"
             ),
-            Err(e) => error!(error = %chain(e), enqueued = report.enqueued, "sweep stopped"),
+            Err(e) => {
+                error!(error = %crate::telemetry::chain(e), enqueued = report.enqueued, "sweep stopped")
+            }
         }
         result.map(|()| report)
     }
@@ -228,19 +230,6 @@ impl<S: EventStore + PendingJobs, Q: JobQueue> SweepService<S, Q> {
         report.enqueued = report.enqueued.saturating_add(1);
         Ok(())
     }
-}
-
-/// An error with its causes, `: `-separated (SDK errors name the operation and the service's
-/// answer; none of ours carries a link).
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut next = e.source();
-    while let Some(cause) = next {
-        out.push_str(": ");
-        out.push_str(&cause.to_string());
-        next = cause.source();
-    }
-    out
 }
 
 #[cfg(test)]

@@ -26,3 +26,16 @@ pub fn init(service: &'static str) {
         crate::metrics::init(service);
     }
 }
+
+/// An error with its causes, `: `-separated (SDK errors name the operation and the service's
+/// answer; none of ours carries a link).
+pub fn chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut next = e.source();
+    while let Some(cause) = next {
+        out.push_str(": ");
+        out.push_str(&cause.to_string());
+        next = cause.source();
+    }
+    out
+}

@@ -24,6 +24,7 @@ const COPIER: &str = "recording-copier";
 const SWEEPER: &str = "event-sweeper";
 const RECONCILER: &str = "recording-reconciler";
 const UPLOADS: &str = "jibri-uploads";
+const HOST_API: &str = "host-api";
 
 fn template_text() -> &'static str {
     static TEXT: OnceLock<String> = OnceLock::new();
@@ -179,7 +180,7 @@ fn every_function_builds_a_binary_of_this_workspace_for_lambda_arm64() {
     let bins = workspace_binaries();
     let root = workspace_root();
     let functions = resources_of("AWS::Serverless::Function");
-    assert_eq!(functions.len(), 6);
+    assert_eq!(functions.len(), 7);
     let mut built = BTreeSet::new();
     for (id, f) in functions {
         assert_eq!(
@@ -228,7 +229,8 @@ fn every_function_builds_a_binary_of_this_workspace_for_lambda_arm64() {
             COPIER.to_owned(),
             SWEEPER.to_owned(),
             RECONCILER.to_owned(),
-            UPLOADS.to_owned()
+            UPLOADS.to_owned(),
+            HOST_API.to_owned()
         ])
     );
 }
@@ -466,6 +468,48 @@ const INGEST_ENV: &[&str] = &[
     "ENQUEUE_LEASE_SECONDS",
     "EVENT_RETENTION_DAYS",
 ];
+
+/// The read API: GET routes (throttled) to host-api, with the environment its config reads.
+#[test]
+fn the_read_api_has_its_get_routes_and_environment() {
+    let f = function(HOST_API);
+    let got: BTreeSet<String> = env_of(f).keys().cloned().collect();
+    let want: BTreeSet<String> = [
+        "EVENTS_TABLE",
+        "COPIES_TABLE",
+        "RECORDINGS_BUCKET",
+        "PROVIDER_SECRETS_ARN",
+        "DOWNLOAD_URL_TTL_SECONDS",
+        "METRICS_NAMESPACE",
+        "RUST_LOG",
+    ]
+    .into_iter()
+    .map(str::to_owned)
+    .collect();
+    assert_eq!(got, want);
+    let events = f["Properties"]["Events"].as_mapping().expect("events");
+    let mut paths: Vec<&str> = events
+        .values()
+        .map(|e| {
+            assert_eq!(e["Properties"]["Method"].as_str(), Some("GET"));
+            e["Properties"]["Path"].as_str().expect("path")
+        })
+        .collect();
+    paths.sort_unstable();
+    assert_eq!(
+        paths,
+        [
+            meeting_hooks::read::http::SESSIONS_ROUTE,
+            meeting_hooks::read::http::SESSION_VIEW_ROUTE
+        ]
+    );
+    for path in paths {
+        let api =
+            ref_of(&events.values().next().expect("one")["Properties"]["ApiId"]).expect("api");
+        let throttled = &resource(api)["Properties"]["RouteSettings"][&format!("GET {path}")];
+        assert!(number(&throttled["ThrottlingRateLimit"]) > 0, "{path}");
+    }
+}
 
 #[test]
 fn routes_and_environment_follow_the_functions_contract() {
@@ -760,6 +804,23 @@ fn every_function_config_accepts_the_template_environment() {
         .expect_err("no tokens")
         .to_string();
     assert!(err.contains("JITSI_TOKENS"), "{err}");
+    // The read API: the callers' tokens come from the secret's readApi section.
+    let readers: std::collections::HashMap<String, String> = [(
+        "READ_API_TOKENS".to_owned(),
+        "host-app-token-0123456789".to_owned(),
+    )]
+    .into();
+    let read =
+        meeting_hooks::read::ReadConfig::from_env(&Layered::new(readers, template_env(HOST_API)))
+            .expect("host-api starts");
+    assert!(
+        read.download_url_ttl_secs <= 600,
+        "download URLs live minutes"
+    );
+    let err = meeting_hooks::read::ReadConfig::from_env(&template_env(HOST_API))
+        .expect_err("no tokens")
+        .to_string();
+    assert!(err.contains("READ_API_TOKENS"), "{err}");
 }
 
 /// Statements of a function's inline policies; SAM policy templates and managed policies are
@@ -881,6 +942,18 @@ fn each_function_has_exactly_the_permissions_it_needs() {
             ("s3:ListMultipartUploadParts", jitsi),
             ("s3:PutObject", jitsi),
             ("s3:PutObjectTagging", jitsi),
+            ("secretsmanager:GetSecretValue", "Ref:JaasSecret"),
+        ])
+    );
+    // host-api: reads only: the two indexes it queries, copy states in batches, GetObject
+    // (presigned GETs carry its signature), its secret (the callers' tokens).
+    assert_eq!(
+        grants(HOST_API),
+        set(&[
+            ("dynamodb:BatchGetItem", "GetAtt:CopiesTable.Arn"),
+            ("dynamodb:Query", "Sub:${EventsTable.Arn}/index/bySession"),
+            ("dynamodb:Query", "Sub:${EventsTable.Arn}/index/byRoom"),
+            ("s3:GetObject", "Sub:${RecordingsBucket.Arn}/*"),
             ("secretsmanager:GetSecretValue", "Ref:JaasSecret"),
         ])
     );

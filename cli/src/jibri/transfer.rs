@@ -214,6 +214,7 @@ impl Api<'_> {
 
 fn request(entry: &Entry, d: &FileDigest) -> UploadRequest {
     UploadRequest {
+        muc_domain: None,
         session_id: entry.session_id.clone(),
         file_name: entry.file_name.clone(),
         size: d.size,

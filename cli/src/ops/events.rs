@@ -7,7 +7,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use meeting_hooks::schema::{EVENTS_BY_SESSION, event_attr as a};
 
 use super::target::Target;
-use super::time::utc;
+use meeting_hooks::time::utc;
 
 /// One line of a timeline.
 #[derive(Debug, Clone, PartialEq, Eq)]

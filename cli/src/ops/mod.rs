@@ -2,7 +2,7 @@
 
 pub mod events;
 pub mod jobs;
+pub mod read;
 pub mod recopy;
 pub mod redrive;
 pub mod target;
-pub mod time;

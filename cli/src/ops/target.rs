@@ -108,6 +108,11 @@ impl Target {
             .as_deref()
             .context("no copies table: pass --copies-table or set COPIES_TABLE, or start the local stack (`hooksctl up`)")
     }
+    pub fn bucket(&self) -> anyhow::Result<&str> {
+        self.bucket
+            .as_deref()
+            .context("no recordings bucket: pass --bucket or set RECORDINGS_BUCKET, or start the local stack (`hooksctl up`)")
+    }
     pub fn queue_url(&self) -> anyhow::Result<&str> {
         self.queue_url
             .as_deref()

@@ -51,6 +51,16 @@ pub struct ProviderInfo {
     pub upload_url: Option<String>,
 }
 
+/// The read API for the host application's servers (`GET /v1/…`, openapi.yaml).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReadApiInfo {
+    /// e.g. `http://127.0.0.1:3000`: the paths of openapi.yaml follow it.
+    pub base_url: String,
+    /// The `Authorization` header value a local caller sends.
+    pub authorization: String,
+}
+
 /// Everything a script needs to drive the local stack.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -81,6 +91,9 @@ pub struct StackInfo {
     /// Every provider served, by route name (`jaas`, `daily`, `videosdk`).
     #[serde(default)]
     pub providers: std::collections::BTreeMap<String, ProviderInfo>,
+    /// The read API (absent in files written before it existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read_api: Option<ReadApiInfo>,
 }
 
 impl StackInfo {

@@ -42,6 +42,8 @@ pub const JITSI_ROUTE: &str = "/webhooks/jitsi";
 /// hosts' `JIBRI_UPLOAD_TOKEN`).
 pub const LOCAL_JITSI_TOKEN: &str = "jitsi_local_development_only";
 pub const DAILY_ROUTE: &str = "/webhooks/daily";
+/// The development-only bearer token of the read API's callers (the secret's `readApi`).
+pub const LOCAL_READ_API_TOKEN: &str = "read_api_local_development_only";
 pub const VIDEOSDK_ROUTE: &str = "/webhooks/videosdk";
 /// Where the local VideoSDK key pair's private half is kept (made once, then reused, so a
 /// restart against a running emulator keeps matching the secret).
@@ -157,6 +159,7 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
             daily_api_key: daily_api::LOCAL_API_KEY,
             videosdk_public_key: &videosdk_key.public_pem,
             jitsi_token: LOCAL_JITSI_TOKEN,
+            read_api_token: LOCAL_READ_API_TOKEN,
         },
     )
     .await?;
@@ -202,7 +205,9 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
     let (ingest, _) = wiring::ingest(&sdk, &env)?;
     let (settings, _) = wiring::settings(&sdk, &env)?;
     let (uploads, _) = wiring::uploads(&sdk, &env)?;
+    let (read, _) = wiring::read(&sdk, &env)?;
     let (ingest, settings, uploads) = (Arc::new(ingest), Arc::new(settings), Arc::new(uploads));
+    let read = Arc::new(read);
     let webhooks: api::Handler = Arc::new(move |req: Request| {
         let ingest = Arc::clone(&ingest);
         Box::pin(async move { meeting_hooks::ingest::http::handle(&ingest, req).await })
@@ -219,6 +224,20 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
         );
     // Jibri's upload grants: both routes, one handler (it tells them apart by path).
     let mut router = router;
+    // The read API: both routes, one handler (host-api in the template).
+    for route in [
+        meeting_hooks::read::http::SESSIONS_ROUTE,
+        meeting_hooks::read::http::SESSION_VIEW_ROUTE,
+    ] {
+        let read = Arc::clone(&read);
+        router = router.route(
+            route,
+            Arc::new(move |req: Request| {
+                let read = Arc::clone(&read);
+                Box::pin(async move { meeting_hooks::read::http::handle(&read, req).await })
+            }),
+        );
+    }
     for route in [
         meeting_hooks::uploads::ROUTE,
         meeting_hooks::uploads::COMPLETE_ROUTE,
@@ -332,6 +351,10 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
     ]
     .into_iter()
     .collect();
+    let read_api = Some(info::ReadApiInfo {
+        base_url: api_base_url.clone(),
+        authorization: format!("Bearer {LOCAL_READ_API_TOKEN}"),
+    });
     let info = StackInfo {
         api_base_url,
         routes: Routes {
@@ -351,6 +374,7 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
         app_id: LOCAL_APP_ID.to_owned(),
         pid: std::process::id(),
         providers,
+        read_api,
     };
     info.write(&args.stack_file)?;
     print_banner(&info, &args);
@@ -388,6 +412,7 @@ fn print_banner(info: &StackInfo, args: &UpArgs) {
          Daily API stand-in: {daily_api}\n  \
          Jibri upload URL: {jibri}\n  \
          settings URL:  {settings}\n  \
+         read API:      {api}/v1/sessions?room=<roomKey> (Authorization: Bearer {LOCAL_READ_API_TOKEN}; openapi.yaml)\n  \
          webhook secret (local only): {secret}\n  \
          Authorization header (local only): {authz}\n  \
          tables: {events}, {settings_t}, {copies}\n  \
@@ -408,6 +433,7 @@ fn print_banner(info: &StackInfo, args: &UpArgs) {
             .and_then(|p| p.api_base_url.clone())
             .unwrap_or_default(),
         settings = info.settings_url(),
+        api = info.api_base_url,
         jibri = info
             .providers
             .get(meeting_hooks::providers::jitsi::NAME)

@@ -58,6 +58,8 @@ pub struct LocalSecrets<'a> {
     pub videosdk_public_key: &'a str,
     /// Self-hosted Jitsi's section: the bearer token Prosody and Jibri send.
     pub jitsi_token: &'a str,
+    /// The read API's section: the bearer token the host application's servers send.
+    pub read_api_token: &'a str,
 }
 
 /// Creates every resource of [`DATA_RESOURCES`]; existing ones are kept (restarting against
@@ -133,6 +135,9 @@ async fn create_secret(
         },
         "jitsi": {
             "tokens": [secrets.jitsi_token],
+        },
+        "readApi": {
+            "tokens": [secrets.read_api_token],
         },
     })
     .to_string();

@@ -158,6 +158,12 @@ fn record_item(r: &EventRecord) -> HashMap<String, AttributeValue> {
         }
         item.insert(a::PARTICIPANT.into(), AttributeValue::M(m));
     }
+    if !r.job_kinds.is_empty() {
+        item.insert(
+            a::JOB_KINDS.into(),
+            AttributeValue::L(r.job_kinds.iter().map(|k| s(k.as_str())).collect()),
+        );
+    }
     // One job: `jobId` (a string, as before); several (Daily's raw tracks): `jobIds`, a list.
     // Never joined into one string: a JaaS key may hold any character.
     let job_id = match r.job_ids.as_slice() {

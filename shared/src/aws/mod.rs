@@ -9,6 +9,7 @@ pub mod emulator_compat;
 pub mod events;
 pub mod objects;
 pub mod queue;
+pub mod read;
 pub mod secrets;
 pub mod settings;
 pub mod uploads;

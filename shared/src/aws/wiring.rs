@@ -16,6 +16,7 @@ use crate::copier::service::CopyService;
 use crate::copier::sqs::JobHandler;
 use crate::ingest::{IngestConfig, IngestService};
 use crate::providers::daily::api::{DailyApi, DailyRecordings};
+use crate::read::ReadConfig;
 use crate::reconcile::{ReconcileConfig, ReconcileService};
 use crate::settings::{SettingsConfig, SettingsService};
 use crate::sweep::{SweepConfig, SweepService};
@@ -141,4 +142,53 @@ pub fn uploads(sdk: &SdkConfig, env: &impl Env) -> Result<(Uploads, UploadsConfi
         &config,
     );
     Ok((service, config))
+}
+
+/// The read use cases over the events table's indexes, the copies table and S3 presigning.
+pub type ReadService = crate::read::service::ReadService<
+    super::read::DynamoReadIndex,
+    super::read::DynamoCopyReader,
+    super::read::S3Presigner,
+>;
+
+/// The read API: [`ReadService`] and who may call it.
+pub type Read = crate::read::http::ReadApi<
+    super::read::DynamoReadIndex,
+    super::read::DynamoCopyReader,
+    super::read::S3Presigner,
+>;
+
+/// The read use cases on these tables and bucket (the read API's, and `hooksctl sessions`,
+/// `attendance` and `files`, which call them without HTTP).
+pub fn read_service(
+    sdk: &SdkConfig,
+    events_table: &str,
+    copies_table: &str,
+    recordings_bucket: &str,
+    download_url_ttl_secs: u64,
+) -> ReadService {
+    crate::read::service::ReadService::new(
+        super::read::DynamoReadIndex::new(super::dynamodb(sdk), events_table),
+        super::read::DynamoCopyReader::new(super::dynamodb(sdk), copies_table),
+        super::read::S3Presigner::new(super::s3(sdk), recordings_bucket),
+        recordings_bucket,
+        download_url_ttl_secs,
+    )
+}
+
+/// The read API (host-api): config from `env` (already holding the secret's values:
+/// `READ_API_TOKENS`).
+pub fn read(sdk: &SdkConfig, env: &impl Env) -> Result<(Read, ReadConfig), WiringError> {
+    let config = ReadConfig::from_env(env)?;
+    let api = crate::read::http::ReadApi {
+        service: read_service(
+            sdk,
+            &config.events_table,
+            &config.copies_table,
+            &config.recordings_bucket,
+            config.download_url_ttl_secs,
+        ),
+        tokens: config.tokens.clone(),
+    };
+    Ok((api, config))
 }

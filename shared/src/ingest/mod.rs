@@ -301,7 +301,15 @@ impl<S: EventStore + ItemSize, Q: JobQueue, B: BlobStore> IngestService<S, Q, B>
             }
             other => other,
         };
-        let mut index_room = event.is_session_boundary();
+        // Boundaries list the room's sessions; a file event that names no session is found
+        // under its room by time (the read API's files).
+        let sessionless_files = session_id.is_none()
+            && interpreted
+                .files
+                .as_ref()
+                .is_ok_and(|plans| !plans.is_empty());
+        let mut index_room =
+            event.room_key.is_some() && (event.is_session_boundary() || sessionless_files);
         if index_room
             && event
                 .room_key
@@ -430,6 +438,7 @@ impl<S: EventStore + ItemSize, Q: JobQueue, B: BlobStore> IngestService<S, Q, B>
             notes,
             conflict_of: conflict_of.map(str::to_owned),
             job_ids: jobs.iter().map(|j| j.job_id.clone()).collect(),
+            job_kinds: jobs.iter().map(|j| j.kind).collect(),
             job_state: has_jobs.then(|| JobState::Sending {
                 lease_until_ms: now_ms.saturating_add(self.lease_ms),
             }),
@@ -1075,7 +1084,9 @@ mod tests {
         assert_eq!(
             outcome,
             IngestOutcome::StoredWithNotes {
-                notes: vec![notes::JOB_TOO_LARGE]
+                // A file event that names no session is indexed under its room, which here
+                // is too long for an index key.
+                notes: vec![notes::ROOM_NOT_INDEXED, notes::JOB_TOO_LARGE]
             }
         );
         assert!(

@@ -50,7 +50,9 @@ pub struct EventRecord {
     pub payload: StoredPayload,
     pub payload_sha256: String,
     /// Set on session boundaries (JaaS ROOM_CREATED / ROOM_DESTROYED, Daily
-    /// meeting.started / ended) so the room index lists sessions.
+    /// meeting.started / ended) so the room index lists sessions, and on file events that
+    /// name no session (Daily's recordings, Jibri's uploads) so the read API finds their
+    /// session by time.
     pub indexes_room_session: bool,
     pub data_error: Option<String>,
     /// A file event whose link is missing or unusable: why (never the link itself).
@@ -60,6 +62,8 @@ pub struct EventRecord {
     pub conflict_of: Option<String>,
     /// The ids of the event's copy jobs (most events carry one file at most).
     pub job_ids: Vec<String>,
+    /// The kind of each job, in the order of `job_ids` (stored as `jobKinds`).
+    pub job_kinds: Vec<crate::jobs::FileKind>,
     pub job_state: Option<JobState>,
     /// The planned jobs as [`crate::jobs::encode_jobs`] writes them, kept with the item until
     /// they are queued so that the sweeper can send them.

@@ -161,13 +161,52 @@ pub const SOURCE_HOSTS: &[SourceHosts] = &[
 /// over as, and whether it is a list (a JSON array of strings, joined with `,`).
 pub type SectionKey = (&'static str, &'static str, bool);
 
-/// Every provider's section of the secret, by provider name.
+/// Every section of the secret: each provider's, by provider name, and the read API's
+/// callers' tokens (`readApi`).
 pub const SECRET_SECTIONS: &[(&str, &[SectionKey])] = &[
     (jaas::NAME, jaas::SECRET_SECTION),
     (daily::NAME, daily::SECRET_SECTION),
     (videosdk::NAME, videosdk::SECRET_SECTION),
     (jitsi::NAME, jitsi::SECRET_SECTION),
+    ("readApi", crate::read::SECRET_SECTION),
 ];
+
+/// How a provider's stored events read back (the read API), as its module says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Reading {
+    /// One session id for successive meetings (self-hosted Jitsi names the room only): the
+    /// read API tells them apart by their start.
+    pub reuses_session_ids: bool,
+    /// File events may name no session (Daily's recordings): they belong to the room's
+    /// session that started last before them.
+    pub files_without_session: bool,
+}
+
+/// Every provider's [`Reading`], by provider name.
+pub const READINGS: &[(&str, Reading)] = &[
+    (jaas::NAME, jaas::READING),
+    (daily::NAME, daily::READING),
+    (videosdk::NAME, videosdk::READING),
+    (jitsi::NAME, jitsi::READING),
+];
+
+fn reading(provider: &str) -> Reading {
+    READINGS
+        .iter()
+        .find(|(name, _)| *name == provider)
+        .map(|(_, r)| *r)
+        .unwrap_or_default()
+}
+
+/// Whether `provider` uses one session id for successive meetings ([`Reading`]).
+pub fn reuses_session_ids(provider: &str) -> bool {
+    reading(provider).reuses_session_ids
+}
+
+/// Whether `provider`'s file events may name no session ([`Reading`]).
+pub fn files_without_session(provider: &str) -> bool {
+    reading(provider).files_without_session
+}
 
 /// The names every provider module answers to, served or not (dedup namespaces).
 pub const ALL: &[&str] = &["jaas", "daily", "videosdk", "jitsi"];

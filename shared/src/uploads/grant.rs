@@ -44,6 +44,8 @@ pub struct Declared {
     /// `metadata.json` with the meeting URL's query and fragment removed (a `?jwt=` would be
     /// a credential).
     pub metadata: serde_json::Map<String, serde_json::Value>,
+    /// Prosody's MUC domain, when the host gave one (else `conference.<tenant>`).
+    pub muc_domain: Option<String>,
 }
 
 /// Why a body was refused (the text goes back to the client: it never quotes a value).
@@ -160,6 +162,16 @@ impl Declared {
             },
             None => (None, None),
         };
+        if let Some(domain) = &req.muc_domain {
+            let ok = !domain.is_empty()
+                && domain.len() <= 253
+                && domain
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-');
+            if !ok {
+                return Err(bad("mucDomain is not a domain name"));
+            }
+        }
         let metadata_len = serde_json::to_vec(&metadata).map(|v| v.len()).unwrap_or(0);
         if metadata_len > MAX_METADATA_BYTES {
             return Err(bad("metadata larger than 64 KiB"));
@@ -179,6 +191,7 @@ impl Declared {
             tenant,
             room,
             metadata,
+            muc_domain: req.muc_domain,
         })
     }
 
@@ -229,16 +242,17 @@ impl Declared {
         )
     }
 
-    /// The room's identity for the events table (`fqn`): `<host>/<room>`.
-    /// Namespaced like every provider's room key (`jitsi:…`), so it can never meet a JaaS
-    /// `fqn` (`<app>/<room>`). Prosody's events key the room by its MUC JID, which a Jibri
-    /// host does not know: the two are matched by room name and host, not by key.
+    /// The room's identity for the events table: the key Prosody's events give the room,
+    /// `jitsi:<room>@<MUC domain>` (room names are lowercase in JIDs; the MUC domain is
+    /// `conference.<meeting host>` unless the host says otherwise), so that the read API
+    /// files the recording under the meeting the room held when it was made.
     pub fn room_key(&self) -> Option<String> {
-        Some(jitsi::room_key(&format!(
-            "{}/{}",
-            self.tenant.as_deref()?,
-            self.room.as_deref()?
-        )))
+        let room = self.room.as_deref()?.to_lowercase();
+        let domain = match &self.muc_domain {
+            Some(d) => d.to_ascii_lowercase(),
+            None => format!("conference.{}", self.tenant.as_deref()?),
+        };
+        Some(jitsi::room_key(&format!("{room}@{domain}")))
     }
 
     /// Content type and `x-amz-meta-*` of the object.
@@ -304,6 +318,7 @@ mod tests {
     pub(crate) fn request(size: u64, part_size: u64) -> UploadRequest {
         let parts = part_count(size, part_size) as usize;
         UploadRequest {
+            muc_domain: None,
             session_id: "abc_DEF-123".into(),
             file_name: "room1_2026-01-02-03-04-05.mp4".into(),
             size,

@@ -14,7 +14,7 @@
 //!
 //! The body is described in [`wire`], checked in [`grant`] (pure), the storage reached
 //! through [`ports`]. Jibri's hosts authenticate with the static bearer token of self-hosted
-//! Jitsi ([`crate::providers::jitsi::auth::BearerTokens`], the secret's `jitsi.tokens`).
+//! Jitsi ([`crate::auth::BearerTokens`], the secret's `jitsi.tokens`).
 
 pub mod grant;
 pub mod http;
@@ -49,7 +49,7 @@ pub struct UploadsConfig {
     pub events_table: String,
     pub copies_table: String,
     pub recordings_bucket: String,
-    pub tokens: jitsi::auth::BearerTokens,
+    pub tokens: crate::auth::BearerTokens,
     /// How long a presigned part URL is valid (`UPLOAD_URL_TTL_SECONDS`, 60..=3600).
     pub url_ttl: Duration,
     /// Part URLs per answer (`UPLOAD_URLS_PER_ANSWER`): keeps the answer far below Lambda's
@@ -63,7 +63,7 @@ pub struct UploadsConfig {
 
 impl UploadsConfig {
     pub fn from_env(env: &impl Env) -> Result<Self, ConfigError> {
-        let tokens = jitsi::auth::BearerTokens::from_env(env)?
+        let tokens = crate::auth::BearerTokens::from_env(env, jitsi::TOKENS_VAR)?
             .ok_or(ConfigError::Missing(jitsi::TOKENS_VAR))?;
         let ttl: u64 = config::parsed_or(env, "UPLOAD_URL_TTL_SECONDS", 300)?;
         if !(60..=3600).contains(&ttl) {
@@ -121,7 +121,7 @@ pub struct UploadService<B, L, E> {
     bucket: B,
     ledger: L,
     events: E,
-    tokens: jitsi::auth::BearerTokens,
+    tokens: crate::auth::BearerTokens,
     url_ttl: Duration,
     urls_per_answer: usize,
     max_bytes: u64,
@@ -412,7 +412,10 @@ impl<B: UploadBucket, L: RecordingLedger, E: EventStore> UploadService<B, L, E> 
             key: d.event_key(),
             provider: jitsi::NAME,
             event_type: grant::EVENT_TYPE.to_owned(),
-            session_id: Some(d.session_id.clone()),
+            // Jibri's session id names the recording, not the meeting (that is in the job id
+            // and the payload): the event is filed under the room, whose meeting at the time
+            // the read API finds (`providers::Reading::files_without_session`).
+            session_id: None,
             room_key: d.room_key(),
             room: d.room.clone(),
             tenant: d.tenant.clone(),
@@ -423,12 +426,13 @@ impl<B: UploadBucket, L: RecordingLedger, E: EventStore> UploadService<B, L, E> 
             received_at_ms: now_ms,
             payload_sha256: hex::encode(Sha256::digest(&payload)),
             payload: StoredPayload::Inline(payload),
-            indexes_room_session: false,
+            indexes_room_session: true,
             data_error: None,
             link_error: None,
             notes: Vec::new(),
             conflict_of: None,
             job_ids: vec![d.job_id()],
+            job_kinds: vec![crate::jobs::FileKind::Recording],
             job_state: None,
             job_message: None,
             expires_at_secs: self.retention.map(|r| now_ms / 1000 + r.as_secs() as i64),

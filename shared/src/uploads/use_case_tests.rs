@@ -278,6 +278,7 @@ fn recording() -> (Vec<u8>, UploadRequest) {
     let file: Vec<u8> = (0..12 * MIB).map(|i| (i * 7 % 251) as u8).collect();
     let part_size = 5 * MIB;
     let request = UploadRequest {
+        muc_domain: None,
         session_id: "a1b2c3_session".into(),
         file_name: "standup_2026-03-04-10-11-12.mp4".into(),
         size: file.len() as u64,
@@ -372,7 +373,14 @@ async fn a_recording_is_granted_completed_verified_and_recorded_once() {
         let e = &events[&format!("jitsi:recording-uploaded:{}", req.sha256)];
         assert_eq!(e.provider, "jitsi");
         assert_eq!(e.event_type, "recording-uploaded");
-        assert_eq!(e.session_id.as_deref(), Some("a1b2c3_session"));
+        // Filed under the room Prosody's events name, found by time (Jibri's session id
+        // names the recording, not the meeting).
+        assert_eq!(e.session_id, None);
+        assert_eq!(
+            e.room_key.as_deref(),
+            Some("jitsi:standup@conference.meet.example.org")
+        );
+        assert!(e.indexes_room_session);
         assert_eq!(e.job_ids, vec![job.to_owned()]);
     }
     // Completing again answers the same and records nothing new.

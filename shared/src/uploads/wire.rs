@@ -34,6 +34,10 @@ pub struct UploadRequest {
     /// Jibri's `metadata.json` as it is (`meeting_url`, `participants`, app-data keys).
     #[serde(default)]
     pub metadata: serde_json::Map<String, serde_json::Value>,
+    /// The deployment's MUC domain (Prosody's rooms are `<room>@<mucDomain>`), when it is not
+    /// `conference.<meeting host>`: files the recording under the room Prosody's events name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub muc_domain: Option<String>,
 }
 
 /// One part to send: `PUT url` with exactly these headers and the part's bytes.

@@ -43,6 +43,13 @@ pub const SOURCE_HOSTS: &[&str] = &[
     "*.daily.co",
 ];
 
+/// How this provider's events read back (the read API).
+pub const READING: super::Reading = super::Reading {
+    reuses_session_ids: false,
+    // recording.ready-to-download carries `room_name` and `start_ts`, no meeting id.
+    files_without_session: true,
+};
+
 /// The secret's `daily` section.
 pub const SECRET_SECTION: &[super::SectionKey] = &[
     ("webhookSecrets", "DAILY_WEBHOOK_SECRETS", true),

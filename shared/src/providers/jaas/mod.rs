@@ -21,6 +21,12 @@ use crate::jobs::LinkPolicy;
 /// The route name and `provider` attribute.
 pub const NAME: &str = "jaas";
 
+/// How this provider's events read back (the read API).
+pub const READING: super::Reading = super::Reading {
+    reuses_session_ids: false,
+    files_without_session: false,
+};
+
 /// The secret's `jaas` section (also read from the flat form of earlier deployments).
 pub const SECRET_SECTION: &[super::SectionKey] = &[
     ("webhookSecrets", "JAAS_WEBHOOK_SECRETS", true),

@@ -8,10 +8,18 @@
 //! (3 times, 1 s apart) and drops a request after its 20 s timeout: answer fast, and never 4xx
 //! a well-authenticated request.
 
-pub mod auth;
+use crate::auth;
 
 /// The route name and `provider` attribute (`/webhooks/jitsi/events/…`, `/uploads/jitsi`).
 pub const NAME: &str = "jitsi";
+
+/// How this provider's events read back (the read API).
+pub const READING: super::Reading = super::Reading {
+    // Prosody's events name the room (its JID), never a meeting.
+    reuses_session_ids: true,
+    // Jibri's recordings name the room, not the meeting.
+    files_without_session: true,
+};
 
 /// The secret's `jitsi` section: `tokens`, the bearer tokens Prosody and the Jibri hosts
 /// send (several during a rotation).
@@ -52,7 +60,7 @@ impl JitsiProvider {
 
     /// Served when `JITSI_TOKENS` holds a token.
     pub fn from_env(env: &impl Env) -> Result<Option<Self>, ConfigError> {
-        Ok(auth::BearerTokens::from_env(env)?.map(Self::new))
+        Ok(auth::BearerTokens::from_env(env, TOKENS_VAR)?.map(Self::new))
     }
 }
 

@@ -35,6 +35,12 @@ pub const SIGNATURE_HEADER: &str = "videosdk-signature";
 /// so the product's general premise (a link dies within a day) holds.
 pub const LINK_VALIDITY_MS: i64 = 24 * HOUR_MS;
 
+/// How this provider's events read back (the read API).
+pub const READING: super::Reading = super::Reading {
+    reuses_session_ids: false,
+    files_without_session: false,
+};
+
 /// The secret's `videosdk` section: `publicKeys`, one PEM or several (rotation).
 pub const SECRET_SECTION: &[super::SectionKey] = &[("publicKeys", "VIDEOSDK_PUBLIC_KEYS", true)];
 

@@ -1,6 +1,6 @@
-//! The static bearer token of self-hosted Jitsi (Prosody's `api_headers`, the Jibri hosts'
-//! uploads): compared in constant time with every configured token, so neither timing nor the
-//! answer tells which token (or how much of one) matched.
+//! Static bearer tokens: self-hosted Jitsi's (Prosody's `api_headers`, the Jibri hosts'
+//! uploads) and the read API's callers. Compared in constant time with every configured
+//! token, so neither timing nor the answer tells which token (or how much of one) matched.
 
 use http::HeaderMap;
 use secrecy::{ExposeSecret, SecretString};
@@ -20,10 +20,11 @@ impl BearerTokens {
         Self { tokens }
     }
 
-    /// From `JITSI_TOKENS` (comma-separated; the secret's `jitsi.tokens`); `None` when unset.
-    /// A token shorter than 16 characters is refused: it would be guessable.
-    pub fn from_env(env: &impl Env) -> Result<Option<Self>, ConfigError> {
-        let tokens = config::secret_list(env, super::TOKENS_VAR)?;
+    /// From `var` (comma-separated, or a list in the secret: `jitsi.tokens` is `JITSI_TOKENS`,
+    /// `readApi.tokens` is `READ_API_TOKENS`); `None` when unset. A token shorter than 16
+    /// characters is refused: it would be guessable.
+    pub fn from_env(env: &impl Env, var: &'static str) -> Result<Option<Self>, ConfigError> {
+        let tokens = config::secret_list(env, var)?;
         if tokens.is_empty() {
             return Ok(None);
         }
@@ -32,7 +33,7 @@ impl BearerTokens {
             .position(|t| t.expose_secret().trim().len() < 16)
         {
             return Err(ConfigError::Invalid {
-                var: super::TOKENS_VAR,
+                var,
                 reason: format!("token {} of the list is shorter than 16 characters", i + 1),
             });
         }
@@ -88,7 +89,7 @@ mod tests {
             "new-token-0123456789, old-token-0123456789".to_owned(),
         )]
         .into();
-        let tokens = BearerTokens::from_env(&env)
+        let tokens = BearerTokens::from_env(&env, "JITSI_TOKENS")
             .expect("ok")
             .expect("configured");
         tokens
@@ -125,11 +126,15 @@ mod tests {
             "long-enough-token-123,short".to_owned(),
         )]
         .into();
-        let err = BearerTokens::from_env(&short)
+        let err = BearerTokens::from_env(&short, "JITSI_TOKENS")
             .expect_err("short")
             .to_string();
         assert!(err.contains("token 2") && !err.contains("short,"), "{err}");
         let none: std::collections::HashMap<String, String> = Default::default();
-        assert!(BearerTokens::from_env(&none).expect("ok").is_none());
+        assert!(
+            BearerTokens::from_env(&none, "JITSI_TOKENS")
+                .expect("ok")
+                .is_none()
+        );
     }
 }

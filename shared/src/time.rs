@@ -1,5 +1,11 @@
 //! UTC timestamps for humans, without a date crate: Unix ms → `YYYY-MM-DD HH:MM:SS.mmm`.
 
+/// Formats Unix milliseconds as RFC 3339 UTC (`2020-09-24T12:50:00.112Z`), as the read API
+/// answers.
+pub fn iso(ms: i64) -> String {
+    format!("{}Z", utc(ms).replacen(' ', "T", 1))
+}
+
 /// Formats Unix milliseconds as UTC.
 pub fn utc(ms: i64) -> String {
     let secs = ms.div_euclid(1000);
@@ -31,5 +37,6 @@ mod tests {
         assert_eq!(super::utc(0), "1970-01-01 00:00:00.000");
         assert_eq!(super::utc(1_600_951_800_112), "2020-09-24 12:50:00.112");
         assert_eq!(super::utc(951_782_400_000), "2000-02-29 00:00:00.000");
+        assert_eq!(super::iso(1_600_951_800_112), "2020-09-24T12:50:00.112Z");
     }
 }
