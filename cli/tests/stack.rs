@@ -408,6 +408,23 @@ async fn up_demo_and_operator_commands_work_together() {
         .collect();
     assert!(!jaas_files.is_empty());
     check_read_api(&info, &report.session_id, &["Alice", "Bob"], &jaas_files).await;
+    // The CLI calls the same use cases: sessions of the room, a presence chart, the files.
+    let chart = hooksctl(
+        &up.stack_file,
+        &["attendance", "--session", &report.session_id],
+    );
+    let chart = String::from_utf8_lossy(&chart.stdout);
+    assert!(
+        chart.contains("2 participant(s)") && chart.contains("Alice |"),
+        "{chart}"
+    );
+    assert!(chart.contains('█'), "{chart}");
+    let files = hooksctl(&up.stack_file, &["files", "--session", &report.session_id]);
+    let files = String::from_utf8_lossy(&files.stdout);
+    assert!(
+        files.contains("copied") && files.contains(&format!("s3://{}/", info.bucket)),
+        "{files}"
+    );
 
     // `events` prints the same timeline.
     let out = hooksctl(&up.stack_file, &["events", "--session", &report.session_id]);
