@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use super::attendance::{self, Row};
 use super::model::{Position, StoredEvent, TimeRange};
 use super::ports::{CopyStates, Presigner, RoomIndex, SessionIndex};
-use super::service::{self, FileEntry, ReadService, Session, SessionsPage};
+use super::service::{self, FileEntry, ReadService, SessionsPage};
 use super::sessions::SessionSummary;
 use super::timeline::Entry;
 use crate::auth::BearerTokens;
@@ -209,7 +209,7 @@ where
             "no events are stored for this session",
         ));
     };
-    let head = session_json(&session);
+    let head = summary_json(&session.summary());
     let body = match view {
         "timeline" => json!({
             "session": head,
@@ -248,20 +248,6 @@ fn duration_secs(from: Option<i64>, to: Option<i64>) -> Option<i64> {
 }
 
 fn summary_json(s: &SessionSummary) -> Value {
-    json!({
-        "id": s.id,
-        "sessionId": s.session_id,
-        "provider": s.provider,
-        "room": s.room,
-        "roomKey": s.room_key,
-        "tenant": s.tenant,
-        "startedAt": s.started_at_ms.map(iso),
-        "endedAt": s.ended_at_ms.map(iso),
-        "durationSecs": duration_secs(s.started_at_ms, s.ended_at_ms),
-    })
-}
-
-fn session_json(s: &Session) -> Value {
     json!({
         "id": s.id,
         "sessionId": s.session_id,

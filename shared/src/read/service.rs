@@ -41,6 +41,22 @@ pub struct Session {
     pub events: Vec<StoredEvent>,
 }
 
+impl Session {
+    /// The session as a room's list shows it.
+    pub fn summary(&self) -> SessionSummary {
+        SessionSummary {
+            id: self.id.clone(),
+            session_id: self.session_id.clone(),
+            provider: self.provider.clone(),
+            room: self.room.clone(),
+            room_key: self.room_key.clone(),
+            tenant: self.tenant.clone(),
+            started_at_ms: self.started_at_ms,
+            ended_at_ms: self.ended_at_ms,
+        }
+    }
+}
+
 /// One file of a session.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FileEntry {
