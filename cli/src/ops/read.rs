@@ -154,10 +154,12 @@ pub fn print_attendance(
     rows: &[Row],
 ) -> std::io::Result<()> {
     let from = session
+        .summary
         .started_at_ms
         .or_else(|| rows.iter().map(|r| r.first_join_ms).min())
         .unwrap_or(0);
     let to = session
+        .summary
         .ended_at_ms
         .or_else(|| rows.iter().filter_map(|r| r.last_leave_ms).max())
         .unwrap_or_else(meeting_hooks::respond::now_ms)
@@ -165,9 +167,9 @@ pub fn print_attendance(
     writeln!(
         out,
         "session {} ({}, room {}): {} participant(s)",
-        session.id,
-        session.provider,
-        session.room.as_deref().unwrap_or("-"),
+        session.summary.id,
+        session.summary.provider,
+        session.summary.room.as_deref().unwrap_or("-"),
         rows.len()
     )?;
     writeln!(
@@ -219,7 +221,12 @@ pub fn print_files(
     bucket: &str,
     files: &[FileEntry],
 ) -> std::io::Result<()> {
-    writeln!(out, "session {}: {} file(s)", session.id, files.len())?;
+    writeln!(
+        out,
+        "session {}: {} file(s)",
+        session.summary.id,
+        files.len()
+    )?;
     for f in files {
         let copy = f.copy.as_ref();
         writeln!(

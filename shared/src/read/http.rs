@@ -209,7 +209,7 @@ where
             "no events are stored for this session",
         ));
     };
-    let head = summary_json(&session.summary());
+    let head = summary_json(&session.summary);
     let body = match view {
         "timeline" => json!({
             "session": head,

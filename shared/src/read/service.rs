@@ -30,31 +30,9 @@ pub struct SessionsPage {
 /// A session's stored events and what they say about the session.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Session {
-    pub id: String,
-    pub session_id: String,
-    pub provider: String,
-    pub room: Option<String>,
-    pub room_key: Option<String>,
-    pub tenant: Option<String>,
-    pub started_at_ms: Option<i64>,
-    pub ended_at_ms: Option<i64>,
+    /// What the events say about the session (as a room's list shows it).
+    pub summary: SessionSummary,
     pub events: Vec<StoredEvent>,
-}
-
-impl Session {
-    /// The session as a room's list shows it.
-    pub fn summary(&self) -> SessionSummary {
-        SessionSummary {
-            id: self.id.clone(),
-            session_id: self.session_id.clone(),
-            provider: self.provider.clone(),
-            room: self.room.clone(),
-            room_key: self.room_key.clone(),
-            tenant: self.tenant.clone(),
-            started_at_ms: self.started_at_ms,
-            ended_at_ms: self.ended_at_ms,
-        }
-    }
 }
 
 /// One file of a session.
@@ -174,14 +152,16 @@ impl<I: SessionIndex + RoomIndex, C: CopyStates, P: Presigner> ReadService<I, C,
         let session_id = first.session_id.clone().unwrap_or_default();
         let provider = first.provider.clone();
         Ok(Some(Session {
-            id: SessionRef::api_id(&provider, &session_id, started_at_ms),
-            session_id,
-            provider,
-            room: named(|e| e.room.as_ref()),
-            room_key: named(|e| e.room_key.as_ref()),
-            tenant: named(|e| e.tenant.as_ref()),
-            started_at_ms,
-            ended_at_ms,
+            summary: SessionSummary {
+                id: SessionRef::api_id(&provider, &session_id, started_at_ms),
+                session_id,
+                provider,
+                room: named(|e| e.room.as_ref()),
+                room_key: named(|e| e.room_key.as_ref()),
+                tenant: named(|e| e.tenant.as_ref()),
+                started_at_ms,
+                ended_at_ms,
+            },
             events,
         }))
     }
@@ -249,8 +229,9 @@ impl<I: SessionIndex + RoomIndex, C: CopyStates, P: Presigner> ReadService<I, C,
             .filter(|e| !e.jobs.is_empty() || e.link_error.is_some())
             .cloned()
             .collect();
-        if providers::files_without_session(&session.provider)
-            && let (Some(room), Some(start)) = (&session.room_key, session.started_at_ms)
+        if providers::files_without_session(&session.summary.provider)
+            && let (Some(room), Some(start)) =
+                (&session.summary.room_key, session.summary.started_at_ms)
         {
             file_events.extend(self.room_files(room, start, session).await?);
         }
@@ -336,7 +317,7 @@ impl<I: SessionIndex + RoomIndex, C: CopyStates, P: Presigner> ReadService<I, C,
             for item in page.items {
                 let other_start = item.presence == Some(Presence::SessionStarted)
                     && item.conflict_of.is_none()
-                    && (item.session_id.as_deref() != Some(session.session_id.as_str())
+                    && (item.session_id.as_deref() != Some(session.summary.session_id.as_str())
                         || item.at_ms > start);
                 if other_start {
                     return Ok(out);
