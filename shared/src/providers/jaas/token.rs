@@ -404,7 +404,8 @@ pub struct UserRequest {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct TokenRequest {
-    /// An exact room name, or `*` for every room of the app.
+    /// An exact room name, or `*` for every room of the app. Written as given; Jitsi compares
+    /// it with the room's name in lowercase.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub room: Option<String>,
     /// A literal prefix: the token admits every room whose name starts with it (compared in
