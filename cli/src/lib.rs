@@ -10,6 +10,7 @@ pub mod demo_daily;
 pub mod demo_jitsi;
 pub mod demo_prosody;
 pub mod demo_videosdk;
+pub mod jaas_token;
 pub mod jibri;
 pub mod ops;
 pub mod settings;
@@ -98,6 +99,8 @@ pub enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// Mint a JaaS join token locally (token on stdout; `--claims` adds them on stderr).
+    JaasToken(jaas_token::JaasTokenArgs),
     /// Move copy jobs from the dead-letter queue back to the jobs queue.
     Redrive {
         /// List what would move without moving anything.
@@ -189,6 +192,7 @@ pub async fn run(cli: Cli, out: &mut impl Write) -> anyhow::Result<()> {
             demo::print_and_check(&report)
         }
         Command::Settings(args) => settings::run(args, &cli.target, out).await,
+        Command::JaasToken(args) => jaas_token::main(&args, out),
         Command::Events { session } => {
             let target = cli.target.resolve().await?;
             let entries = ops::events::timeline(&target, &session).await?;

@@ -6,6 +6,7 @@ pub mod files;
 pub use crate::lenient;
 pub mod model;
 pub mod signature;
+pub mod token;
 
 use http::HeaderMap;
 
