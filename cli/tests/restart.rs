@@ -15,6 +15,9 @@ const SECRETS: LocalSecrets<'static> = LocalSecrets {
     videosdk_public_key: "-----BEGIN PUBLIC KEY-----\nrestart\n-----END PUBLIC KEY-----\n",
     jitsi_token: "restart_test_token_0123",
     read_api_token: "restart_read_token_0123",
+    jaas_app_id: "vpaas-magic-cookie-restart",
+    jaas_key_id: "restart",
+    jaas_private_key: "-----BEGIN PRIVATE KEY-----\nrestart\n-----END PRIVATE KEY-----\n",
 };
 
 #[tokio::test(flavor = "multi_thread")]

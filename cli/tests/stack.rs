@@ -104,6 +104,95 @@ async fn read_api(info: &StackInfo, path: &str, query: &[(&str, &str)]) -> serde
     body
 }
 
+/// `POST /v1/jaas/token` as the host application's backend calls it (stack.json's `jaasToken`):
+/// the token verifies with the local key pair's public half and grants exactly what was asked;
+/// without the caller token nothing is minted; `hooksctl jaas-token` with the same key mints
+/// a token that verifies too.
+async fn check_jaas_tokens(info: &StackInfo, stack_file: &PathBuf) {
+    use meeting_hooks::providers::jaas::token;
+    let jaas = info.jaas_token.as_ref().expect("stack.json has jaasToken");
+    let public = std::fs::read_to_string(&jaas.public_key_path).expect("public key");
+    let url = format!("{}{}", info.api_base_url, jaas.route);
+    let request = serde_json::json!({
+        "roomPrefix": "Team-A.",
+        "user": {"id": "u-42", "name": "Ana", "email": "ana@example.com", "moderator": true},
+        "features": {"recording": true, "transcription": true},
+        "ttlSeconds": 900,
+    });
+    let client = reqwest::Client::new();
+    let response = client
+        .post(&url)
+        .header("authorization", &jaas.authorization)
+        .header("content-type", "application/json")
+        .body(request.to_string())
+        .send()
+        .await
+        .expect("token route answers");
+    assert_eq!(response.status().as_u16(), 200);
+    assert_eq!(response.headers()["cache-control"], "no-store");
+    let body: serde_json::Value =
+        serde_json::from_slice(&response.bytes().await.expect("body")).expect("JSON");
+    let now = i64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("as shown")
+            .as_secs(),
+    )
+    .expect("as shown");
+    let verified = token::verify(body["token"].as_str().expect("as shown"), &public, now).expect("verifies");
+    assert_eq!(verified.kid.as_deref(), Some(jaas.kid.as_str()));
+    let claims = &verified.claims;
+    assert_eq!(claims["room"], "^team%-a%..*");
+    assert_eq!(claims["context"]["room"]["regex"], true);
+    assert_eq!(claims["context"]["user"]["moderator"], "true");
+    let granted: Vec<&str> = claims["context"]["features"]
+        .as_object()
+        .expect("as shown")
+        .iter()
+        .filter(|(_, v)| *v == "true")
+        .map(|(k, _)| k.as_str())
+        .collect();
+    assert_eq!(granted, ["recording", "transcription"]);
+    let refused = client
+        .post(&url)
+        .body(request.to_string())
+        .send()
+        .await
+        .expect("as shown");
+    assert_eq!(refused.status().as_u16(), 401);
+
+    // The CLI signs with the same module; the local key is the stack's.
+    let (app, key_id) = jaas.kid.split_once('/').expect("as shown");
+    let private = std::path::Path::new(&jaas.public_key_path).with_file_name("jaas-private.pem");
+    let out = hooksctl(
+        stack_file,
+        &[
+            "jaas-token",
+            "--private-key",
+            private.to_str().expect("as shown"),
+            "--app-id",
+            app,
+            "--key-id",
+            key_id,
+            "--room",
+            "standup",
+            "--user-id",
+            "u-7",
+            "--name",
+            "Bo",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let cli_token = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    let verified = token::verify(&cli_token, &public, now).expect("CLI token verifies");
+    assert_eq!(verified.claims["room"], "standup");
+    assert_eq!(verified.claims["context"]["user"]["moderator"], "false");
+}
+
 fn encoded(id: &str) -> String {
     url::form_urlencoded::byte_serialize(id.as_bytes()).collect()
 }
@@ -187,6 +276,8 @@ async fn up_demo_and_operator_commands_work_together() {
             .as_deref()
             .is_some_and(|u| u.starts_with("http://127.0.0.1:"))
     );
+
+    check_jaas_tokens(&info, &up.stack_file).await;
 
     // The Daily meeting, through the same stack: every file byte for byte, one of them a
     // recording whose webhook was never sent, found by reconciliation.

@@ -9,6 +9,7 @@ pub mod aws;
 pub mod config;
 pub mod copier;
 pub mod facts;
+pub mod host_api;
 pub mod ingest;
 pub mod jobs;
 pub mod lenient;

@@ -469,9 +469,10 @@ const INGEST_ENV: &[&str] = &[
     "EVENT_RETENTION_DAYS",
 ];
 
-/// The read API: GET routes (throttled) to host-api, with the environment its config reads.
+/// host-api: the read API's GET routes and the JaaS token's POST route (each throttled), with
+/// the environment its config reads; exactly the routes the local stack serves.
 #[test]
-fn the_read_api_has_its_get_routes_and_environment() {
+fn host_api_has_its_routes_and_environment() {
     let f = function(HOST_API);
     let got: BTreeSet<String> = env_of(f).keys().cloned().collect();
     let want: BTreeSet<String> = [
@@ -488,25 +489,29 @@ fn the_read_api_has_its_get_routes_and_environment() {
     .collect();
     assert_eq!(got, want);
     let events = f["Properties"]["Events"].as_mapping().expect("events");
-    let mut paths: Vec<&str> = events
+    let mut routes: Vec<(&str, &str)> = events
         .values()
         .map(|e| {
-            assert_eq!(e["Properties"]["Method"].as_str(), Some("GET"));
-            e["Properties"]["Path"].as_str().expect("path")
+            (
+                e["Properties"]["Path"].as_str().expect("path"),
+                e["Properties"]["Method"].as_str().expect("method"),
+            )
         })
         .collect();
-    paths.sort_unstable();
-    assert_eq!(
-        paths,
-        [
-            meeting_hooks::read::http::SESSIONS_ROUTE,
-            meeting_hooks::read::http::SESSION_VIEW_ROUTE
-        ]
-    );
-    for path in paths {
+    routes.sort_unstable();
+    let mut want = vec![
+        (meeting_hooks::read::http::SESSIONS_ROUTE, "GET"),
+        (meeting_hooks::read::http::SESSION_VIEW_ROUTE, "GET"),
+        (meeting_hooks::providers::jaas::token::http::ROUTE, "POST"),
+    ];
+    want.sort_unstable();
+    assert_eq!(routes, want);
+    let served: BTreeSet<&str> = meeting_hooks::host_api::ROUTES.into_iter().collect();
+    assert_eq!(served, routes.iter().map(|(p, _)| *p).collect());
+    for (path, method) in routes {
         let api =
             ref_of(&events.values().next().expect("one")["Properties"]["ApiId"]).expect("api");
-        let throttled = &resource(api)["Properties"]["RouteSettings"][&format!("GET {path}")];
+        let throttled = &resource(api)["Properties"]["RouteSettings"][&format!("{method} {path}")];
         assert!(number(&throttled["ThrottlingRateLimit"]) > 0, "{path}");
     }
 }
@@ -821,6 +826,12 @@ fn every_function_config_accepts_the_template_environment() {
         .expect_err("no tokens")
         .to_string();
     assert!(err.contains("READ_API_TOKENS"), "{err}");
+    // Without the secret's JaaS API key it starts, and the token route answers 501.
+    assert!(
+        meeting_hooks::providers::jaas::token::http::signing_key_from_env(&template_env(HOST_API))
+            .expect("no key is not an error")
+            .is_none()
+    );
 }
 
 /// Statements of a function's inline policies; SAM policy templates and managed policies are

@@ -61,6 +61,20 @@ pub struct ReadApiInfo {
     pub authorization: String,
 }
 
+/// `POST /v1/jaas/token` of the local stack.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JaasTokenInfo {
+    /// The path after `apiBaseUrl` (`/v1/jaas/token`).
+    pub route: String,
+    /// The `Authorization` header value a local caller sends (the read API's).
+    pub authorization: String,
+    /// The local JaaS API key's public half (PEM): minted tokens verify with it.
+    pub public_key_path: String,
+    /// The `kid` tokens carry.
+    pub kid: String,
+}
+
 /// Everything a script needs to drive the local stack.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -94,6 +108,9 @@ pub struct StackInfo {
     /// The read API (absent in files written before it existed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub read_api: Option<ReadApiInfo>,
+    /// JaaS join tokens (absent in files written before they existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jaas_token: Option<JaasTokenInfo>,
 }
 
 impl StackInfo {

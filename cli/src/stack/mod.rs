@@ -49,6 +49,59 @@ pub const VIDEOSDK_ROUTE: &str = "/webhooks/videosdk";
 /// restart against a running emulator keeps matching the secret).
 pub const VIDEOSDK_KEY_PATH: &str = ".local/videosdk-private.pem";
 
+/// The local JaaS API key pair (the secret's `jaas.apiPrivateKey`; tokens from
+/// `POST /v1/jaas/token` verify with the public half), made once, then reused.
+pub const JAAS_PRIVATE_KEY_PATH: &str = ".local/jaas-private.pem";
+pub const JAAS_PUBLIC_KEY_PATH: &str = ".local/jaas-public.pem";
+/// The local JaaS API key's id (the kid is `<LOCAL_APP_ID>/<this>`).
+pub const LOCAL_JAAS_KEY_ID: &str = "local-dev";
+
+/// The local JaaS API key: the private half's PEM (for the secret) and where the public half is.
+struct LocalJaasKey {
+    private_pem: String,
+    public_path: PathBuf,
+}
+
+fn local_jaas_key(root: &std::path::Path) -> anyhow::Result<LocalJaasKey> {
+    use secrecy::ExposeSecret;
+    let (private_path, public_path) = (
+        root.join(JAAS_PRIVATE_KEY_PATH),
+        root.join(JAAS_PUBLIC_KEY_PATH),
+    );
+    if let (Ok(private_pem), true) = (std::fs::read_to_string(&private_path), public_path.exists())
+    {
+        return Ok(LocalJaasKey {
+            private_pem,
+            public_path,
+        });
+    }
+    let pair = meeting_hooks::providers::jaas::token::generate_local_key_pair()?;
+    if let Some(dir) = private_path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    write_private(&private_path, pair.private_pem.expose_secret())?;
+    std::fs::write(&public_path, &pair.public_pem)
+        .with_context(|| format!("write {}", public_path.display()))?;
+    Ok(LocalJaasKey {
+        private_pem: pair.private_pem.expose_secret().to_owned(),
+        public_path,
+    })
+}
+
+/// Writes a private key readable by its owner only.
+fn write_private(path: &std::path::Path, pem: &str) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .and_then(|mut f| f.write_all(pem.as_bytes()))
+        .with_context(|| format!("write {}", path.display()))
+}
+
 /// The local stand-in for VideoSDK's signing key.
 struct LocalKey {
     private_path: PathBuf,
@@ -149,6 +202,7 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
     };
     let names = resources::Names::with_prefix(&args.prefix);
     let videosdk_key = local_videosdk_key(&root)?;
+    let jaas_key = local_jaas_key(&root)?;
     let created = resources::create(
         &sdk,
         &names,
@@ -160,6 +214,9 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
             videosdk_public_key: &videosdk_key.public_pem,
             jitsi_token: LOCAL_JITSI_TOKEN,
             read_api_token: LOCAL_READ_API_TOKEN,
+            jaas_app_id: LOCAL_APP_ID,
+            jaas_key_id: LOCAL_JAAS_KEY_ID,
+            jaas_private_key: &jaas_key.private_pem,
         },
     )
     .await?;
@@ -205,9 +262,9 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
     let (ingest, _) = wiring::ingest(&sdk, &env)?;
     let (settings, _) = wiring::settings(&sdk, &env)?;
     let (uploads, _) = wiring::uploads(&sdk, &env)?;
-    let (read, _) = wiring::read(&sdk, &env)?;
+    let (host, _) = wiring::host_api(&sdk, &env)?;
     let (ingest, settings, uploads) = (Arc::new(ingest), Arc::new(settings), Arc::new(uploads));
-    let read = Arc::new(read);
+    let host = Arc::new(host);
     let webhooks: api::Handler = Arc::new(move |req: Request| {
         let ingest = Arc::clone(&ingest);
         Box::pin(async move { meeting_hooks::ingest::http::handle(&ingest, req).await })
@@ -224,17 +281,14 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
         );
     // Jibri's upload grants: both routes, one handler (it tells them apart by path).
     let mut router = router;
-    // The read API: both routes, one handler (host-api in the template).
-    for route in [
-        meeting_hooks::read::http::SESSIONS_ROUTE,
-        meeting_hooks::read::http::SESSION_VIEW_ROUTE,
-    ] {
-        let read = Arc::clone(&read);
+    // host-api: every route, one handler (as in the template).
+    for route in meeting_hooks::host_api::ROUTES {
+        let host = Arc::clone(&host);
         router = router.route(
             route,
             Arc::new(move |req: Request| {
-                let read = Arc::clone(&read);
-                Box::pin(async move { meeting_hooks::read::http::handle(&read, req).await })
+                let host = Arc::clone(&host);
+                Box::pin(async move { meeting_hooks::host_api::handle(&host, req).await })
             }),
         );
     }
@@ -355,6 +409,12 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
         base_url: api_base_url.clone(),
         authorization: format!("Bearer {LOCAL_READ_API_TOKEN}"),
     });
+    let jaas_token = Some(info::JaasTokenInfo {
+        route: meeting_hooks::providers::jaas::token::http::ROUTE.to_owned(),
+        authorization: format!("Bearer {LOCAL_READ_API_TOKEN}"),
+        public_key_path: jaas_key.public_path.display().to_string(),
+        kid: format!("{LOCAL_APP_ID}/{LOCAL_JAAS_KEY_ID}"),
+    });
     let info = StackInfo {
         api_base_url,
         routes: Routes {
@@ -375,6 +435,7 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
         pid: std::process::id(),
         providers,
         read_api,
+        jaas_token,
     };
     info.write(&args.stack_file)?;
     print_banner(&info, &args);

@@ -60,6 +60,10 @@ pub struct LocalSecrets<'a> {
     pub jitsi_token: &'a str,
     /// The read API's section: the bearer token the host application's servers send.
     pub read_api_token: &'a str,
+    /// JaaS's API key (host-api's tokens): the AppID, the key id, the private half (PEM).
+    pub jaas_app_id: &'a str,
+    pub jaas_key_id: &'a str,
+    pub jaas_private_key: &'a str,
 }
 
 /// Creates every resource of [`DATA_RESOURCES`]; existing ones are kept (restarting against
@@ -125,6 +129,9 @@ async fn create_secret(
         "jaas": {
             "webhookSecrets": secrets.webhook_secret,
             "authorization": secrets.authorization,
+            "appId": secrets.jaas_app_id,
+            "apiKeyId": secrets.jaas_key_id,
+            "apiPrivateKey": secrets.jaas_private_key,
         },
         "daily": {
             "webhookSecrets": [secrets.daily_webhook_secret],

@@ -151,8 +151,8 @@ pub type ReadService = crate::read::service::ReadService<
     super::read::S3Presigner,
 >;
 
-/// The read API: [`ReadService`] and who may call it.
-pub type Read = crate::read::http::ReadApi<
+/// host-api: the read API and JaaS tokens, and who may call them.
+pub type HostApi = crate::host_api::HostApi<
     super::read::DynamoReadIndex,
     super::read::DynamoCopyReader,
     super::read::S3Presigner,
@@ -176,19 +176,23 @@ pub fn read_service(
     )
 }
 
-/// The read API (host-api): config from `env` (already holding the secret's values:
-/// `READ_API_TOKENS`).
-pub fn read(sdk: &SdkConfig, env: &impl Env) -> Result<(Read, ReadConfig), WiringError> {
+/// host-api: config from `env` (already holding the secret's values: `READ_API_TOKENS`, the
+/// JaaS API key's `JAAS_APP_ID`, `JAAS_API_KEY_ID`, `JAAS_API_PRIVATE_KEY`).
+pub fn host_api(sdk: &SdkConfig, env: &impl Env) -> Result<(HostApi, ReadConfig), WiringError> {
     let config = ReadConfig::from_env(env)?;
-    let api = crate::read::http::ReadApi {
-        service: read_service(
-            sdk,
-            &config.events_table,
-            &config.copies_table,
-            &config.recordings_bucket,
-            config.download_url_ttl_secs,
-        ),
-        tokens: config.tokens.clone(),
+    let jaas_key = crate::providers::jaas::token::http::signing_key_from_env(env)?;
+    let api = crate::host_api::HostApi {
+        read: crate::read::http::ReadApi {
+            service: read_service(
+                sdk,
+                &config.events_table,
+                &config.copies_table,
+                &config.recordings_bucket,
+                config.download_url_ttl_secs,
+            ),
+            tokens: config.tokens.clone(),
+        },
+        jaas_key,
     };
     Ok((api, config))
 }

@@ -32,6 +32,10 @@ pub const READING: super::Reading = super::Reading {
 pub const SECRET_SECTION: &[super::SectionKey] = &[
     ("webhookSecrets", "JAAS_WEBHOOK_SECRETS", true),
     ("authorization", "JAAS_AUTHORIZATION", false),
+    // The JaaS API key host-api signs join tokens with (`POST /v1/jaas/token`).
+    ("appId", token::http::APP_ID_VAR, false),
+    ("apiKeyId", token::http::KEY_ID_VAR, false),
+    ("apiPrivateKey", token::http::PRIVATE_KEY_VAR, false),
 ];
 
 /// The storage hosts that appear in the JaaS catalogue's links: Oracle Cloud object storage,

@@ -763,5 +763,7 @@ pub fn verify(token: &str, public_pem: &str, now_secs: i64) -> Result<Verified, 
     })
 }
 
+pub mod http;
+
 #[cfg(test)]
 mod tests;
