@@ -101,6 +101,10 @@ async fn read_api(info: &StackInfo, path: &str, query: &[(&str, &str)]) -> serde
     let body: serde_json::Value =
         serde_json::from_slice(&response.bytes().await.expect("body")).expect("JSON");
     assert_eq!(status, 200, "{path}: {body}");
+    // Every real answer is what openapi.yaml says it is.
+    integration_tests::contract::OpenApi::load()
+        .check_response("GET", path, status, &body)
+        .unwrap_or_else(|e| panic!("{e}"));
     body
 }
 
@@ -132,6 +136,9 @@ async fn check_jaas_tokens(info: &StackInfo, stack_file: &PathBuf) {
     assert_eq!(response.headers()["cache-control"], "no-store");
     let body: serde_json::Value =
         serde_json::from_slice(&response.bytes().await.expect("body")).expect("JSON");
+    integration_tests::contract::OpenApi::load()
+        .check_response("POST", &jaas.route, 200, &body)
+        .unwrap_or_else(|e| panic!("{e}"));
     let now = i64::try_from(
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -139,7 +146,8 @@ async fn check_jaas_tokens(info: &StackInfo, stack_file: &PathBuf) {
             .as_secs(),
     )
     .expect("as shown");
-    let verified = token::verify(body["token"].as_str().expect("as shown"), &public, now).expect("verifies");
+    let verified =
+        token::verify(body["token"].as_str().expect("as shown"), &public, now).expect("verifies");
     assert_eq!(verified.kid.as_deref(), Some(jaas.kid.as_str()));
     let claims = &verified.claims;
     assert_eq!(claims["room"], "^team%-a%..*");
