@@ -146,6 +146,46 @@ pub struct CopyJob {
     pub meta: FileMeta,
 }
 
+/// What a copied file belongs to, kept in its copy state so that the meeting events published
+/// from the copies table's stream (`RecordingCopied`, `RecordingAtRisk`) can say it without
+/// another read. Never a link.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FileAbout {
+    pub provider: String,
+    /// `recording`, `transcription`, … ([`FileKind::as_str`]).
+    pub kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub room_key: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub room: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<String>,
+    /// The stored event that announced the file, if one did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event_key: Option<String>,
+}
+
+impl FileAbout {
+    pub fn of(job: &CopyJob) -> Self {
+        Self {
+            provider: job.provider.clone(),
+            kind: job.kind.as_str().to_owned(),
+            session_id: job.session_id.clone(),
+            room_key: job.fqn.clone(),
+            room: job.room.clone(),
+            tenant: job.app_id.clone().or_else(|| job.customer_id.clone()),
+            event_key: Some(job.source.stored_key.clone()).filter(|k| !k.is_empty()),
+        }
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("a FileAbout always serializes")
+    }
+}
+
 impl CopyJob {
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).expect("a CopyJob always serializes")

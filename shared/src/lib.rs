@@ -13,6 +13,7 @@ pub mod host_api;
 pub mod ingest;
 pub mod jobs;
 pub mod lenient;
+pub mod meeting_events;
 pub mod metrics;
 pub mod providers;
 pub mod read;

@@ -212,6 +212,9 @@ pub mod copy_attr {
     pub const UPDATED_AT: &str = "updatedAt";
     pub const COMPLETED_AT: &str = "completedAt";
     pub const EXPIRES_AT: &str = "expiresAt";
+    /// What the file belongs to ([`crate::jobs::FileAbout`] as JSON): provider, kind, session,
+    /// room, tenant. Written when the copy finishes or fails; read by the meeting events.
+    pub const ABOUT: &str = "about";
 }
 
 /// Copy state per job (`jobId`), driven by the recording copier.

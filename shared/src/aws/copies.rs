@@ -84,6 +84,14 @@ fn s(v: impl Into<String>) -> AttributeValue {
     AttributeValue::S(v.into())
 }
 
+/// The `about` attribute of a finished copy (`{}` when the result says nothing).
+pub(crate) fn about_of(result: &CopyResult) -> String {
+    result
+        .about
+        .as_ref()
+        .map_or_else(|| "{}".to_owned(), |a| a.to_json())
+}
+
 fn n(v: impl ToString) -> AttributeValue {
     AttributeValue::N(v.to_string())
 }
@@ -391,7 +399,7 @@ impl CopyStateStore for DynamoCopyStore {
             .expression_attribute_values(":copying", s(COPYING))
             .update_expression(
                 "SET #state = :copied, #key = :key, #bytes = :bytes, #sha = :sha, \
-                 #objects = :objects, #done = :now \
+                 #objects = :objects, #done = :now, #about = :about \
                  REMOVE #owner, #lease, #upload, #doneParts, #doneBytes, #hash, #reason, #perm, \
                  #validator",
             )
@@ -414,6 +422,8 @@ impl CopyStateStore for DynamoCopyStore {
             .expression_attribute_values(":sha", s(&result.sha256))
             .expression_attribute_values(":objects", n(result.objects))
             .expression_attribute_values(":now", n(now_ms))
+            .expression_attribute_names("#about", a::ABOUT)
+            .expression_attribute_values(":about", s(about_of(result)))
             .send()
             .await;
         owned("UpdateItem(copied)", out)
@@ -425,12 +435,16 @@ impl CopyStateStore for DynamoCopyStore {
         owner: &str,
         reason: &str,
         permanent: bool,
+        about: &crate::jobs::FileAbout,
         now_ms: i64,
     ) -> Result<(), StateError> {
         let out = self
             .owned_update(job_id, owner)
+            .expression_attribute_names("#about", a::ABOUT)
+            .expression_attribute_values(":about", s(about.to_json()))
             .update_expression(
-                "SET #state = :failed, #reason = :reason, #perm = :perm, #updated = :now \
+                "SET #state = :failed, #reason = :reason, #perm = :perm, #updated = :now, \
+                 #about = :about \
                  REMOVE #owner, #lease, #upload, #doneParts, #doneBytes, #hash, #total, #validator",
             )
             .expression_attribute_names("#validator", a::VALIDATOR)

@@ -188,6 +188,7 @@ impl RecordingLedger for DynamoCopyStore {
                     bytes,
                     sha256,
                     objects: num(a::OBJECTS).unwrap_or(1) as u32,
+                    about: None,
                 }),
                 _ => None,
             },
@@ -210,9 +211,11 @@ impl RecordingLedger for DynamoCopyStore {
             .update_expression(
                 "SET #state = :copied, #key = :key, #bytes = :bytes, #sha = :sha, \
                  #objects = :one, #done = :now, #updated = :now, \
-                 #created = if_not_exists(#created, :now), #exp = :exp \
+                 #created = if_not_exists(#created, :now), #exp = :exp, #about = :about \
                  REMOVE #owner, #lease, #upload, #doneParts, #doneBytes, #hash, #reason, #perm",
             )
+            .expression_attribute_names("#about", a::ABOUT)
+            .expression_attribute_values(":about", s(&super::copies::about_of(result)))
             .expression_attribute_names("#state", a::STATE)
             .expression_attribute_names("#key", a::OBJECT_KEY)
             .expression_attribute_names("#bytes", a::BYTES)

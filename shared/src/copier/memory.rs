@@ -262,6 +262,7 @@ impl CopyStateStore for &MemStore {
         owner: &str,
         reason: &str,
         permanent: bool,
+        _about: &crate::jobs::FileAbout,
         _now_ms: i64,
     ) -> Result<(), StateError> {
         self.owned("mark_failed", job_id, owner, |r| {
@@ -849,6 +850,7 @@ mod port_tests {
             bytes: 10,
             sha256: "00".into(),
             objects: 1,
+            about: None,
         };
         assert!(lost(s.start_upload("j", "a", &upload, now).await));
         assert!(lost(s.record_checkpoint("j", "a", &cp, now).await));
@@ -856,7 +858,10 @@ mod port_tests {
         assert!(lost(s.renew_lease("j", "a", now).await));
         assert!(lost(s.release("j", "a").await));
         assert!(lost(s.mark_copied("j", "a", &result, now).await));
-        assert!(lost(s.mark_failed("j", "a", "late", true, now).await));
+        assert!(lost(
+            s.mark_failed("j", "a", "late", true, &Default::default(), now)
+                .await
+        ));
         s.reject("j", "unsupported version", now, 0)
             .await
             .expect("a job in progress is left alone");

@@ -98,6 +98,7 @@ pub trait CopyStateStore: Send + Sync {
         owner: &str,
         reason: &str,
         permanent: bool,
+        about: &crate::jobs::FileAbout,
         now_ms: i64,
     ) -> impl Future<Output = Result<(), StateError>> + Send;
 

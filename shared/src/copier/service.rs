@@ -20,6 +20,8 @@ use sha2::{Digest, Sha256};
 use tokio::time::{Instant, timeout_at};
 use tracing::{error, info, warn};
 
+use crate::jobs::FileAbout;
+
 use super::layout::{self, ObjectMeta};
 use super::parts::PartPlan;
 use super::ports::{
@@ -424,6 +426,7 @@ impl<S: CopyStateStore, K: MultipartSink, O: Origin> CopyService<S, K, O> {
                     bytes: done.bytes,
                     sha256: done.sha256,
                     objects: 1,
+                    about: None,
                 },
                 done.transferred,
             )),
@@ -437,7 +440,8 @@ impl<S: CopyStateStore, K: MultipartSink, O: Origin> CopyService<S, K, O> {
             Ok(None) => self.copy_with_inline_retries(job, attempt, progress).await,
         };
         match result {
-            Ok((copied, transferred)) => {
+            Ok((mut copied, transferred)) => {
+                copied.about = Some(Box::new(FileAbout::of(job)));
                 metrics::value("BytesCopied", transferred as f64, "Bytes");
                 self.store
                     .mark_copied(&job.job_id, &attempt.owner, &copied, now_ms())
@@ -493,6 +497,7 @@ impl<S: CopyStateStore, K: MultipartSink, O: Origin> CopyService<S, K, O> {
                             bytes: done.bytes,
                             sha256: done.sha256,
                             objects: 1,
+                            about: None,
                         },
                         done.transferred,
                     ));
@@ -559,6 +564,7 @@ impl<S: CopyStateStore, K: MultipartSink, O: Origin> CopyService<S, K, O> {
                     &attempt.owner,
                     &failure.reason,
                     permanent,
+                    &FileAbout::of(job),
                     now_ms(),
                 )
                 .await
@@ -656,6 +662,7 @@ impl<S: CopyStateStore, K: MultipartSink, O: Origin> CopyService<S, K, O> {
                 bytes: transferred,
                 sha256,
                 objects: links.len() as u32,
+                about: None,
             },
             transferred,
         ))

@@ -196,6 +196,8 @@ pub struct CopyResult {
     /// screenshot object carries its own tag).
     pub sha256: String,
     pub objects: u32,
+    /// What the file belongs to (stored beside the state; see [`crate::jobs::FileAbout`]).
+    pub about: Option<Box<crate::jobs::FileAbout>>,
 }
 
 #[cfg(test)]

@@ -214,6 +214,19 @@ impl Declared {
     }
 
     /// The copy-state job id: `jitsi:recording:<session>/<file name>`.
+    /// What the recording belongs to (its copy state keeps it; meeting events read it).
+    pub fn about(&self) -> crate::jobs::FileAbout {
+        crate::jobs::FileAbout {
+            provider: jitsi::NAME.to_owned(),
+            kind: crate::jobs::FileKind::Recording.as_str().to_owned(),
+            session_id: Some(self.session_id.clone()),
+            room_key: self.room_key(),
+            room: self.room.clone(),
+            tenant: self.tenant.clone(),
+            event_key: None,
+        }
+    }
+
     pub fn job_id(&self) -> String {
         format!(
             "{}:recording:{}/{}",

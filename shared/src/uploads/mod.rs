@@ -397,6 +397,7 @@ impl<B: UploadBucket, L: RecordingLedger, E: EventStore> UploadService<B, L, E> 
             bytes: d.size,
             sha256: d.sha256.clone(),
             objects: 1,
+            about: Some(Box::new(d.about())),
         };
         self.ledger
             .record_copied(

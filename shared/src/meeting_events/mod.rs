@@ -1,0 +1,212 @@
+//! Meeting events for the host application's other systems, on an EventBridge bus:
+//! `ParticipantJoined`, `ParticipantLeft`, `MeetingEnded` (from events stored by ingest) and
+//! `RecordingCopied`, `RecordingAtRisk` (from copy states the copier and the Jibri uploads
+//! record). Provider-neutral: they are built from the neutral facts, never a payload.
+//!
+//! **Why an outbox from the tables' streams.** Every fact is first made durable in DynamoDB
+//! (that write is what the webhook's answer waits for); the table's stream then carries it to
+//! the publisher, so publishing adds nothing to the webhook's answer time, and a publisher
+//! that crashes, or a bus that refuses or throttles, leaves the records in the stream to be
+//! read again. Nothing is published that was not stored, and nothing stored is skipped.
+//!
+//! **Delivery:** at least once. Each event carries a stable `detail.id` (the same fact always
+//! gets the same id, whichever attempt publishes it): consumers deduplicate on it. Entries
+//! the bus refuses for a while are retried in the call, then the stream delivers the batch
+//! again from the first unpublished record. Entries refused for good (or still refused when
+//! their record is older than [`PublishConfig::park_after_ms`]) are parked whole in a
+//! dead-letter queue an operator redrives (`hooksctl redrive-events`), with the same ids.
+
+pub mod publish;
+
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use crate::facts::Presence;
+use crate::jobs::FileAbout;
+use crate::read::model::StoredEvent;
+use crate::time::iso;
+
+#[cfg(test)]
+mod tests;
+
+pub use publish::{
+    BusError, DeadLetters, EventBus, Outcome, PublishConfig, Publisher, PutFailure, StreamRecord,
+};
+
+/// The `source` of every event.
+pub const SOURCE: &str = "meeting-hooks";
+
+/// The `detail-type`s, one JSON Schema each in `schemas/events/<type>.json`.
+pub const PARTICIPANT_JOINED: &str = "ParticipantJoined";
+pub const PARTICIPANT_LEFT: &str = "ParticipantLeft";
+pub const MEETING_ENDED: &str = "MeetingEnded";
+pub const RECORDING_COPIED: &str = "RecordingCopied";
+pub const RECORDING_AT_RISK: &str = "RecordingAtRisk";
+pub const DETAIL_TYPES: [&str; 5] = [
+    PARTICIPANT_JOINED,
+    PARTICIPANT_LEFT,
+    MEETING_ENDED,
+    RECORDING_COPIED,
+    RECORDING_AT_RISK,
+];
+
+/// One event to publish.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MeetingEvent {
+    /// Stable: the same fact always has the same id (also `detail.id`).
+    pub id: String,
+    pub detail_type: &'static str,
+    /// When it happened, Unix ms (the entry's `Time`).
+    pub time_ms: i64,
+    pub detail: Value,
+}
+
+/// A copy state as a stream record shows it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CopyChange {
+    pub job_id: String,
+    /// The state before the change (`None` for a new item).
+    pub old_state: Option<String>,
+    pub state: String,
+    pub permanent: bool,
+    pub reason: Option<String>,
+    pub object_key: Option<String>,
+    pub bytes: Option<u64>,
+    pub sha256: Option<String>,
+    pub objects: Option<u32>,
+    /// When the copy finished or failed, Unix ms.
+    pub at_ms: i64,
+    pub about: Option<FileAbout>,
+}
+
+/// A change of one of the tables, as its stream carries it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    /// An event stored for the first time (an insert into the events table).
+    EventStored(Box<StoredEvent>),
+    /// A copy state written (the copies table).
+    CopyChanged(Box<CopyChange>),
+    /// Anything else (an update of an event item, a removal by TTL): nothing to publish.
+    Other,
+}
+
+/// A stable id for `detail_type` of the thing named `key` (a stored event's key, a job id).
+pub fn stable_id(detail_type: &str, key: &str) -> String {
+    let digest = Sha256::digest(format!("{detail_type}\n{key}").as_bytes());
+    hex::encode(&digest[..16])
+}
+
+/// The events `change` means. `bucket` is where the copies are.
+pub fn events_of(change: &Change, bucket: &str) -> Vec<MeetingEvent> {
+    match change {
+        Change::EventStored(event) => from_event(event).into_iter().collect(),
+        Change::CopyChanged(copy) => from_copy(copy, bucket).into_iter().collect(),
+        Change::Other => Vec::new(),
+    }
+}
+
+fn meeting_fields(
+    id: &str,
+    provider: &str,
+    tenant: Option<&str>,
+    room: Option<&str>,
+    room_key: Option<&str>,
+    session: Option<&str>,
+    at_ms: i64,
+) -> serde_json::Map<String, Value> {
+    let mut m = serde_json::Map::new();
+    m.insert("id".into(), json!(id));
+    m.insert("provider".into(), json!(provider));
+    m.insert("tenant".into(), json!(tenant));
+    m.insert("room".into(), json!(room));
+    m.insert("roomKey".into(), json!(room_key));
+    m.insert("sessionId".into(), json!(session));
+    m.insert("occurredAt".into(), json!(iso(at_ms)));
+    m
+}
+
+fn from_event(e: &StoredEvent) -> Option<MeetingEvent> {
+    // A stored conflict (a key that came back with other content) repeats a published fact.
+    if e.conflict_of.is_some() {
+        return None;
+    }
+    let detail_type = match e.presence? {
+        Presence::Joined => PARTICIPANT_JOINED,
+        Presence::Left => PARTICIPANT_LEFT,
+        Presence::SessionEnded => MEETING_ENDED,
+        _ => return None,
+    };
+    let id = stable_id(detail_type, &e.key);
+    let mut detail = meeting_fields(
+        &id,
+        &e.provider,
+        e.tenant.as_deref(),
+        e.room.as_deref(),
+        e.room_key.as_deref(),
+        e.session_id.as_deref(),
+        e.at_ms,
+    );
+    detail.insert("eventKey".into(), json!(e.key));
+    if detail_type != MEETING_ENDED {
+        let p = e.participant.clone().unwrap_or_default();
+        detail.insert(
+            "participant".into(),
+            json!({
+                "participantId": p.participant_id,
+                "userId": p.user_id,
+                "name": p.name,
+                "moderator": p.moderator,
+                "role": p.role,
+            }),
+        );
+    }
+    Some(MeetingEvent {
+        id,
+        detail_type,
+        time_ms: e.at_ms,
+        detail: Value::Object(detail),
+    })
+}
+
+fn from_copy(c: &CopyChange, bucket: &str) -> Option<MeetingEvent> {
+    if c.old_state.as_deref() == Some(c.state.as_str()) {
+        return None;
+    }
+    let detail_type = match c.state.as_str() {
+        "copied" => RECORDING_COPIED,
+        "failed" if c.permanent => RECORDING_AT_RISK,
+        _ => return None,
+    };
+    let id = stable_id(detail_type, &c.job_id);
+    let about = c.about.clone().unwrap_or_default();
+    let mut detail = meeting_fields(
+        &id,
+        &about.provider,
+        about.tenant.as_deref(),
+        about.room.as_deref(),
+        about.room_key.as_deref(),
+        about.session_id.as_deref(),
+        c.at_ms,
+    );
+    detail.insert("jobId".into(), json!(c.job_id));
+    detail.insert("kind".into(), json!(about.kind));
+    detail.insert("eventKey".into(), json!(about.event_key));
+    if detail_type == RECORDING_COPIED {
+        detail.insert(
+            "s3".into(),
+            json!({"bucket": bucket, "key": c.object_key.clone().unwrap_or_default()}),
+        );
+        detail.insert("bytes".into(), json!(c.bytes.unwrap_or(0)));
+        detail.insert("sha256".into(), json!(c.sha256.clone().unwrap_or_default()));
+        detail.insert("objects".into(), json!(c.objects.unwrap_or(1)));
+    } else {
+        detail.insert("cause".into(), json!("copy_failed"));
+        detail.insert("reason".into(), json!(c.reason));
+    }
+    Some(MeetingEvent {
+        id,
+        detail_type,
+        time_ms: c.at_ms,
+        detail: Value::Object(detail),
+    })
+}
