@@ -170,7 +170,8 @@ async fn a_file_of_several_parts_is_copied_byte_for_byte_and_only_once() {
             bytes: bytes.len() as u64,
             sha256: sha_hex(&bytes),
             objects: 1,
-            about: None,
+            // What the meeting event `RecordingCopied` says comes with the state.
+            about: Some(Box::new(crate::jobs::FileAbout::of(&job))),
         }
     );
     assert_eq!(mem.sink.take_parts(), vec![1, 2, 3]);
