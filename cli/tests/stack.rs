@@ -201,6 +201,77 @@ async fn check_jaas_tokens(info: &StackInfo, stack_file: &PathBuf) {
     assert_eq!(verified.claims["context"]["user"]["moderator"], "false");
 }
 
+/// The meeting events a subscriber of the local bus received for `session`, deduplicated by
+/// `detail.id` (delivery is at least once), each checked against `schemas/events/`. Waits until
+/// `want` (detail-type, participant name or "") are all there.
+async fn meeting_events(
+    info: &StackInfo,
+    session: &str,
+    want: &[(&str, &str)],
+    copied_files: usize,
+) -> std::collections::BTreeMap<String, serde_json::Value> {
+    let queue = &info
+        .meeting_events
+        .as_ref()
+        .expect("stack.json has meetingEvents")
+        .subscriber_queue_url;
+    let sqs = aws_sdk_sqs::Client::new(&info.sdk_config().await);
+    let mut seen: std::collections::BTreeMap<String, serde_json::Value> = Default::default();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let out = sqs
+            .receive_message()
+            .queue_url(queue)
+            .max_number_of_messages(10)
+            .wait_time_seconds(1)
+            .send()
+            .await
+            .expect("receive from the subscriber queue");
+        for m in out.messages() {
+            let event: serde_json::Value =
+                serde_json::from_str(m.body().unwrap_or_default()).expect("an EventBridge event");
+            assert_eq!(event["source"], "meeting-hooks");
+            let kind = event["detail-type"]
+                .as_str()
+                .expect("detail-type")
+                .to_owned();
+            integration_tests::contract::check_schema_file(
+                &format!("schemas/events/{kind}.json"),
+                &event["detail"],
+            )
+            .unwrap_or_else(|e| panic!("{e}"));
+            seen.insert(
+                event["detail"]["id"].as_str().expect("id").to_owned(),
+                event,
+            );
+        }
+        let have = |(kind, name): &(&str, &str)| {
+            seen.values().any(|e| {
+                e["detail-type"] == *kind
+                    && e["detail"]["sessionId"] == session
+                    && (name.is_empty() || e["detail"]["participant"]["name"] == *name)
+            })
+        };
+        let copied = seen
+            .values()
+            .filter(|e| {
+                e["detail-type"] == "RecordingCopied" && e["detail"]["sessionId"] == session
+            })
+            .count();
+        if want.iter().all(have) && copied >= copied_files {
+            return seen;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "meeting events for {session} missing: {:?}; seen {:?}",
+            want.iter().filter(|w| !have(w)).collect::<Vec<_>>(),
+            seen.values()
+                .map(|e| (&e["detail-type"], &e["detail"]["sessionId"]))
+                .collect::<Vec<_>>()
+        );
+    }
+}
+
 fn encoded(id: &str) -> String {
     url::form_urlencoded::byte_serialize(id.as_bytes()).collect()
 }
@@ -507,6 +578,43 @@ async fn up_demo_and_operator_commands_work_together() {
         .collect();
     assert!(!jaas_files.is_empty());
     check_read_api(&info, &report.session_id, &["Alice", "Bob"], &jaas_files).await;
+    // The same meeting on the bus, as a subscriber receives it.
+    let published = meeting_events(
+        &info,
+        &report.session_id,
+        &[
+            ("ParticipantJoined", "Alice"),
+            ("ParticipantJoined", "Bob"),
+            ("ParticipantLeft", ""),
+            ("MeetingEnded", ""),
+            ("RecordingCopied", ""),
+        ],
+        jaas_files.len(),
+    )
+    .await;
+    let copied: Vec<_> = published
+        .values()
+        .filter(|e| {
+            e["detail-type"] == "RecordingCopied"
+                && e["detail"]["sessionId"] == report.session_id.as_str()
+        })
+        .collect();
+    assert_eq!(
+        copied.len(),
+        jaas_files.len(),
+        "one RecordingCopied per copied file"
+    );
+    for e in copied {
+        let job = e["detail"]["jobId"].as_str().expect("jobId");
+        assert_eq!(
+            e["detail"]["sha256"].as_str(),
+            jaas_files
+                .iter()
+                .find(|(j, _)| j == job)
+                .map(|(_, sha)| sha.as_str()),
+            "{e}"
+        );
+    }
     // The CLI calls the same use cases: sessions of the room, a presence chart, the files.
     let chart = hooksctl(
         &up.stack_file,

@@ -61,6 +61,9 @@ pub struct TableSpec {
     pub range_key: Option<&'static str>,
     pub indexes: &'static [IndexSpec],
     pub ttl_attribute: Option<&'static str>,
+    /// The stream's view type (`NEW_IMAGE`, `NEW_AND_OLD_IMAGES`): the meeting events are
+    /// published from it (`crate::meeting_events`).
+    pub stream: Option<&'static str>,
 }
 
 /// Attribute names of the events table.
@@ -158,6 +161,7 @@ pub const EVENTS: TableSpec = TableSpec {
         },
     ],
     ttl_attribute: Some(event_attr::EXPIRES_AT),
+    stream: Some("NEW_IMAGE"),
 };
 
 /// Attribute names of the settings table (layout in [`crate::aws::settings`]).
@@ -179,6 +183,7 @@ pub const SETTINGS: TableSpec = TableSpec {
     range_key: None,
     indexes: &[],
     ttl_attribute: None,
+    stream: None,
 };
 
 /// Attribute names of the copies table (one item per copy job; see `copier::state`).
@@ -224,6 +229,8 @@ pub const COPIES: TableSpec = TableSpec {
     range_key: None,
     indexes: &[],
     ttl_attribute: Some(copy_attr::EXPIRES_AT),
+    // The old image tells a new `copied` from a repeated one.
+    stream: Some("NEW_AND_OLD_IMAGES"),
 };
 
 pub const ALL_TABLES: [&TableSpec; 3] = [&EVENTS, &SETTINGS, &COPIES];
@@ -263,6 +270,15 @@ impl TableSpec {
             .key_schema(key(self.hash_key, KeyType::Hash));
         if let Some(r) = self.range_key {
             req = req.key_schema(key(r, KeyType::Range));
+        }
+        if let Some(view) = self.stream {
+            req = req.stream_specification(
+                aws_sdk_dynamodb::types::StreamSpecification::builder()
+                    .stream_enabled(true)
+                    .stream_view_type(aws_sdk_dynamodb::types::StreamViewType::from(view))
+                    .build()
+                    .expect("stream specification has its required fields"),
+            );
         }
         for attr in self.key_attributes() {
             req = req.attribute_definitions(

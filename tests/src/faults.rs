@@ -195,6 +195,8 @@ pub fn operation(request: &HttpRequest) -> String {
             "sqs"
         } else if service.eq_ignore_ascii_case("secretsmanager") {
             "secretsmanager"
+        } else if service == "AWSEvents" {
+            "events"
         } else {
             service
         };

@@ -75,6 +75,17 @@ pub struct JaasTokenInfo {
     pub kid: String,
 }
 
+/// The local meeting events: the bus and the queue its subscriber rule fills.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MeetingEventsInfo {
+    pub bus_name: String,
+    /// What a subscriber would receive (`hooksctl tail-events` reads it).
+    pub subscriber_queue_url: String,
+    /// Events the bus would not take (`hooksctl redrive-events`).
+    pub dead_letter_queue_url: String,
+}
+
 /// Everything a script needs to drive the local stack.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -111,6 +122,9 @@ pub struct StackInfo {
     /// JaaS join tokens (absent in files written before they existed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub jaas_token: Option<JaasTokenInfo>,
+    /// Meeting events on EventBridge (absent in files written before they existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub meeting_events: Option<MeetingEventsInfo>,
 }
 
 impl StackInfo {

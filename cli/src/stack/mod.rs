@@ -228,6 +228,7 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
         daily_api::LOCAL_API_KEY,
     )?;
 
+    let meeting_events = resources::create_meeting_events(&sdk, &names, &args.prefix).await?;
     let max_attempts = schema::JOBS_QUEUE.max_receive_count.to_string();
     // The same variables the Lambdas read (template.yaml), with local values; the webhook
     // secret and Authorization token come from the stack's secret, as in production.
@@ -246,6 +247,11 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
         ("DAILY_API_BASE_URL", &daily.api_base_url()),
         // The stand-in's recordings are reconciled as soon as they are listed.
         ("RECONCILE_GRACE_SECONDS", "0"),
+        ("EVENT_BUS_NAME", meeting_events.bus_name.as_str()),
+        (
+            "MEETING_EVENTS_DLQ_URL",
+            meeting_events.dead_letter_queue_url.as_str(),
+        ),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v.to_owned()))
@@ -338,6 +344,23 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
         },
     ));
 
+    // The meeting events, read from the tables' streams as Lambda's event source mappings do.
+    let (publisher, publisher_config) = wiring::meeting_events(&sdk, &env)?;
+    let streams = tokio::spawn({
+        let client = aws_sdk_dynamodbstreams::Client::new(&sdk);
+        let arns = meeting_events.stream_arns.clone();
+        async move {
+            meeting_hooks::aws::meeting_events::follow_streams(
+                client,
+                arns,
+                &publisher,
+                &publisher_config,
+                std::time::Duration::from_secs(1),
+            )
+            .await;
+        }
+    });
+
     // The event sweeper, on the template's schedule.
     let (sweeper, _) = wiring::sweeper(&sdk, &env)?;
     let sweeps = tokio::spawn(schedule::run(
@@ -415,6 +438,11 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
         public_key_path: jaas_key.public_path.display().to_string(),
         kid: format!("{LOCAL_APP_ID}/{LOCAL_JAAS_KEY_ID}"),
     });
+    let meeting_events = Some(info::MeetingEventsInfo {
+        bus_name: meeting_events.bus_name.clone(),
+        subscriber_queue_url: meeting_events.subscriber_queue_url.clone(),
+        dead_letter_queue_url: meeting_events.dead_letter_queue_url.clone(),
+    });
     let info = StackInfo {
         api_base_url,
         routes: Routes {
@@ -436,6 +464,7 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
         providers,
         read_api,
         jaas_token,
+        meeting_events,
     };
     info.write(&args.stack_file)?;
     print_banner(&info, &args);
@@ -444,6 +473,7 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
     eprintln!("\nstopping…");
     server.abort();
     poller.abort();
+    streams.abort();
     sweeps.abort();
     reconciles.abort();
     let _ = std::fs::remove_file(&args.stack_file);

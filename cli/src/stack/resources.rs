@@ -297,3 +297,127 @@ async fn create_bucket(sdk: &aws_config::SdkConfig, name: &str) -> anyhow::Resul
     }
     Ok(())
 }
+
+/// The local meeting events: the bus, its archive (as the template makes), a rule that sends
+/// everything our source publishes to a subscriber queue (what a consumer would set up), and
+/// the publisher's dead-letter queue; plus the tables' stream ARNs it reads.
+#[derive(Debug, Clone)]
+pub struct MeetingEvents {
+    pub bus_name: String,
+    pub subscriber_queue_url: String,
+    pub dead_letter_queue_url: String,
+    pub stream_arns: Vec<String>,
+}
+
+fn exists<E: std::fmt::Debug>(e: &E) -> bool {
+    let text = format!("{e:?}");
+    text.contains("AlreadyExists") || text.contains("already exists")
+}
+
+pub async fn create_meeting_events(
+    sdk: &aws_config::SdkConfig,
+    names: &Names,
+    prefix: &str,
+) -> anyhow::Result<MeetingEvents> {
+    let events = aws_sdk_eventbridge::Client::new(sdk);
+    let sqs = meeting_hooks::aws::sqs(sdk);
+    let bus_name = format!("{prefix}-meeting-events");
+    let bus_arn = match events.create_event_bus().name(&bus_name).send().await {
+        Ok(out) => out.event_bus_arn().map(str::to_owned),
+        Err(e) if exists(&e) => None,
+        Err(e) => return Err(anyhow::Error::new(e).context("create the event bus")),
+    };
+    let bus_arn = match bus_arn {
+        Some(arn) => arn,
+        None => events
+            .describe_event_bus()
+            .name(&bus_name)
+            .send()
+            .await
+            .context("describe the event bus")?
+            .arn()
+            .context("the bus has no ARN")?
+            .to_owned(),
+    };
+    if let Err(e) = events
+        .create_archive()
+        .archive_name(format!("{prefix}-meeting-events"))
+        .event_source_arn(&bus_arn)
+        .retention_days(7)
+        .send()
+        .await
+        && !exists(&e)
+    {
+        return Err(anyhow::Error::new(e).context("create the bus archive"));
+    }
+    let subscriber_queue_url =
+        ensure_queue(&sqs, &format!("{prefix}-meeting-events-subscriber"), &[])
+            .await
+            .context("create the subscriber queue")?;
+    let dead_letter_queue_url = ensure_queue(
+        &sqs,
+        &format!("{prefix}-meeting-events-dlq"),
+        &[(
+            QueueAttributeName::MessageRetentionPeriod,
+            "1209600".to_owned(),
+        )],
+    )
+    .await
+    .context("create the meeting events' dead-letter queue")?;
+    let subscriber_arn = sqs
+        .get_queue_attributes()
+        .queue_url(&subscriber_queue_url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .context("read the subscriber queue's ARN")?
+        .attributes
+        .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
+        .context("the subscriber queue has no ARN")?;
+    let rule = format!("{prefix}-all-meeting-events");
+    events
+        .put_rule()
+        .name(&rule)
+        .event_bus_name(&bus_name)
+        .event_pattern(
+            serde_json::json!({"source": [meeting_hooks::meeting_events::SOURCE]}).to_string(),
+        )
+        .send()
+        .await
+        .context("put the subscriber rule")?;
+    events
+        .put_targets()
+        .rule(&rule)
+        .event_bus_name(&bus_name)
+        .targets(
+            aws_sdk_eventbridge::types::Target::builder()
+                .id("subscriber")
+                .arn(subscriber_arn)
+                .build()
+                .context("target")?,
+        )
+        .send()
+        .await
+        .context("put the rule's target")?;
+    let ddb = meeting_hooks::aws::dynamodb(sdk);
+    let mut stream_arns = Vec::new();
+    for table in [&names.tables.events, &names.tables.copies] {
+        let described = ddb
+            .describe_table()
+            .table_name(table)
+            .send()
+            .await
+            .with_context(|| format!("describe {table}"))?;
+        let arn = described
+            .table()
+            .and_then(|t| t.latest_stream_arn())
+            .with_context(|| format!("{table} has no stream (made before streams were on?)"))?;
+        stream_arns.push(arn.to_owned());
+    }
+    Ok(MeetingEvents {
+        bus_name,
+        subscriber_queue_url,
+        dead_letter_queue_url,
+        stream_arns,
+    })
+}

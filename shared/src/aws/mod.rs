@@ -7,6 +7,7 @@ pub mod blobs;
 pub mod copies;
 pub mod emulator_compat;
 pub mod events;
+pub mod meeting_events;
 pub mod objects;
 pub mod queue;
 pub mod read;

@@ -196,3 +196,26 @@ pub fn host_api(sdk: &SdkConfig, env: &impl Env) -> Result<(HostApi, ReadConfig)
     };
     Ok((api, config))
 }
+
+/// meeting-events (the publisher of the tables' streams): config from `env`.
+pub fn meeting_events(
+    sdk: &SdkConfig,
+    env: &impl Env,
+) -> Result<
+    (
+        super::meeting_events::MeetingEventsPublisher,
+        super::meeting_events::MeetingEventsConfig,
+    ),
+    WiringError,
+> {
+    let config = super::meeting_events::MeetingEventsConfig::from_env(env)?;
+    let publisher = crate::meeting_events::Publisher::new(
+        super::meeting_events::EventBridgeBus::new(
+            aws_sdk_eventbridge::Client::new(sdk),
+            &config.bus_name,
+        ),
+        super::meeting_events::SqsDeadLetters::new(super::sqs(sdk), &config.dead_letter_queue_url),
+        config.publish.clone(),
+    );
+    Ok((publisher, config))
+}
