@@ -110,6 +110,28 @@ pub enum Command {
         #[arg(long, default_value_t = 1000)]
         max: usize,
     },
+    /// Print the meeting events a subscriber of the bus receives (one JSON per line) and
+    /// acknowledge them, from the local stack's subscriber queue or `--queue-url`.
+    TailEvents {
+        /// A queue an EventBridge rule on the bus targets (default: the local stack's).
+        #[arg(long)]
+        queue_url: Option<String>,
+        /// Keep waiting for more (Ctrl-C stops).
+        #[arg(long)]
+        follow: bool,
+        /// Leave the messages in the queue.
+        #[arg(long)]
+        keep: bool,
+    },
+    /// Publish the meeting events parked in their dead-letter queue again (same ids).
+    RedriveEvents {
+        /// The dead-letter queue (output MeetingEventsDeadLetterQueueUrl; default: the local stack's).
+        #[arg(long)]
+        dlq_url: Option<String>,
+        /// The bus (output MeetingEventsBusName; default: the local stack's).
+        #[arg(long)]
+        bus: Option<String>,
+    },
 }
 
 /// Runs one parsed command.
@@ -256,6 +278,37 @@ pub async fn run(cli: Cli, out: &mut impl Write) -> anyhow::Result<()> {
             )?;
             Ok(())
         }
+        Command::TailEvents {
+            queue_url,
+            follow,
+            keep,
+        } => {
+            let target = cli.target.resolve().await?;
+            let local = local_events(&cli.target.stack_file);
+            let queue = queue_url
+                .or_else(|| local.as_ref().map(|m| m.subscriber_queue_url.clone()))
+                .ok_or_else(|| anyhow::anyhow!("give --queue-url (or start the local stack)"))?;
+            let n = ops::meeting_events::tail(&target.sdk, &queue, follow, keep, out).await?;
+            eprintln!("{n} event(s)");
+            Ok(())
+        }
+        Command::RedriveEvents { dlq_url, bus } => {
+            let target = cli.target.resolve().await?;
+            let local = local_events(&cli.target.stack_file);
+            let dlq = dlq_url
+                .or_else(|| local.as_ref().map(|m| m.dead_letter_queue_url.clone()))
+                .ok_or_else(|| anyhow::anyhow!("give --dlq-url (or start the local stack)"))?;
+            let bus = bus
+                .or_else(|| local.as_ref().map(|m| m.bus_name.clone()))
+                .ok_or_else(|| anyhow::anyhow!("give --bus (or start the local stack)"))?;
+            let done = ops::meeting_events::redrive(&target.sdk, &dlq, &bus).await?;
+            writeln!(
+                out,
+                "published {}, still refused {}, other messages left {}",
+                done.published, done.refused, done.other
+            )?;
+            Ok(())
+        }
         Command::Redrive { dry_run, max } => {
             let target = cli.target.resolve().await?;
             let report = ops::redrive::redrive(&target, dry_run, max, |done, total| {
@@ -283,4 +336,11 @@ pub async fn run(cli: Cli, out: &mut impl Write) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// The local stack's meeting events (stack.json), if it runs.
+fn local_events(stack_file: &std::path::Path) -> Option<stack::info::MeetingEventsInfo> {
+    stack::info::StackInfo::read(stack_file)
+        .ok()
+        .and_then(|i| i.meeting_events)
 }

@@ -402,12 +402,16 @@ pub const JAAS_SECRET: &str = "JaasSecret";
 
 /// Every data-plane resource, by template logical id: what `template.yaml` declares and what
 /// the local stack creates on the emulator. A test holds the template to this list.
+/// Meeting events the bus would not take, parked whole for a redrive.
+pub const MEETING_EVENTS_DLQ: &str = "MeetingEventsDeadLetterQueue";
+
 pub const DATA_RESOURCES: &[(&str, ResourceKind)] = &[
     ("EventsTable", ResourceKind::Table),
     ("SettingsTable", ResourceKind::Table),
     ("CopiesTable", ResourceKind::Table),
     ("JobsQueue", ResourceKind::Queue),
     ("JobsDeadLetterQueue", ResourceKind::Queue),
+    (MEETING_EVENTS_DLQ, ResourceKind::Queue),
     (RECORDINGS_BUCKET, ResourceKind::Bucket),
     (PAYLOAD_BUCKET, ResourceKind::Bucket),
     (JAAS_SECRET, ResourceKind::Secret),

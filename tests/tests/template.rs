@@ -180,7 +180,7 @@ fn every_function_builds_a_binary_of_this_workspace_for_lambda_arm64() {
     let bins = workspace_binaries();
     let root = workspace_root();
     let functions = resources_of("AWS::Serverless::Function");
-    assert_eq!(functions.len(), 7);
+    assert_eq!(functions.len(), 8);
     let mut built = BTreeSet::new();
     for (id, f) in functions {
         assert_eq!(
@@ -230,7 +230,8 @@ fn every_function_builds_a_binary_of_this_workspace_for_lambda_arm64() {
             SWEEPER.to_owned(),
             RECONCILER.to_owned(),
             UPLOADS.to_owned(),
-            HOST_API.to_owned()
+            HOST_API.to_owned(),
+            "meeting-events".to_owned()
         ])
     );
 }
@@ -1357,5 +1358,50 @@ fn data_resources_are_exactly_the_ones_the_code_and_local_stack_expect() {
             declared, expected,
             "{kind:?}: template.yaml vs schema::DATA_RESOURCES"
         );
+    }
+}
+
+/// The meeting events' outbox: each table's stream has the view the publisher reads, and the
+/// publisher's mappings answer partially, never give up on their own, and keep failures.
+#[test]
+fn meeting_events_read_the_tables_streams_and_lose_nothing() {
+    for spec in [
+        &meeting_hooks::schema::EVENTS,
+        &meeting_hooks::schema::COPIES,
+    ] {
+        let table = resource(spec.logical_id);
+        assert_eq!(
+            table["Properties"]["StreamSpecification"]["StreamViewType"].as_str(),
+            spec.stream,
+            "{}",
+            spec.logical_id
+        );
+    }
+    let f = function("meeting-events");
+    let events = f["Properties"]["Events"].as_mapping().expect("events");
+    assert_eq!(events.len(), 2);
+    for e in events.values() {
+        let p = &e["Properties"];
+        assert_eq!(e["Type"].as_str(), Some("DynamoDB"));
+        assert_eq!(p["StartingPosition"].as_str(), Some("TRIM_HORIZON"));
+        assert_eq!(
+            p["FunctionResponseTypes"][0].as_str(),
+            Some("ReportBatchItemFailures")
+        );
+        assert_eq!(number(&p["MaximumRetryAttempts"]), -1);
+        assert!(
+            !p["DestinationConfig"]["OnFailure"]["Destination"].is_null(),
+            "failures are kept"
+        );
+    }
+    let env: BTreeSet<String> = env_of(f).keys().cloned().collect();
+    for var in [
+        "EVENTS_TABLE",
+        "COPIES_TABLE",
+        "RECORDINGS_BUCKET",
+        "EVENT_BUS_NAME",
+        "MEETING_EVENTS_DLQ_URL",
+    ] {
+        assert!(env.contains(var), "{var}");
     }
 }

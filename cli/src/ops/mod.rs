@@ -2,6 +2,7 @@
 
 pub mod events;
 pub mod jobs;
+pub mod meeting_events;
 pub mod read;
 pub mod recopy;
 pub mod redrive;

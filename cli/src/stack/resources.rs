@@ -92,6 +92,8 @@ pub async fn create(
                     .with_context(|| format!("create table {name}"))?;
             }
             (ResourceKind::Queue, id) if id == JOBS_QUEUE.dlq_logical_id => {}
+            // With the bus, by `create_meeting_events`.
+            (ResourceKind::Queue, schema::MEETING_EVENTS_DLQ) => {}
             (ResourceKind::Queue, id) if id == JOBS_QUEUE.logical_id => {
                 let (q, d) = create_queues(sdk, names).await?;
                 queue_url = Some(q);
