@@ -19,6 +19,7 @@ pub mod providers;
 pub mod read;
 pub mod reconcile;
 pub mod respond;
+pub mod rsa_pem;
 pub mod schema;
 pub mod settings;
 pub mod sweep;

@@ -201,16 +201,7 @@ async fn create_queues(
     )
     .await
     .context("create dead-letter queue")?;
-    let dlq_arn = sqs
-        .get_queue_attributes()
-        .queue_url(&dlq_url)
-        .attribute_names(QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .context("read dead-letter queue ARN")?
-        .attributes
-        .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
-        .context("dead-letter queue has no ARN")?;
+    let dlq_arn = queue_arn(&sqs, &dlq_url).await?;
     let redrive = serde_json::json!({
         "deadLetterTargetArn": dlq_arn,
         "maxReceiveCount": JOBS_QUEUE.max_receive_count,
@@ -240,6 +231,19 @@ async fn create_queues(
 /// stack restarted after a crash, an emulator kept running), keeps it and its messages and sets
 /// the attributes the template declares. `CreateQueue` refuses a name that exists with other
 /// attributes (`QueueNameExists`); the work in flight must survive a restart.
+/// A queue's ARN.
+async fn queue_arn(sqs: &aws_sdk_sqs::Client, url: &str) -> anyhow::Result<String> {
+    sqs.get_queue_attributes()
+        .queue_url(url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .with_context(|| format!("read the ARN of {url}"))?
+        .attributes
+        .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
+        .with_context(|| format!("{url} has no ARN"))
+}
+
 pub async fn ensure_queue(
     sqs: &aws_sdk_sqs::Client,
     name: &str,
@@ -366,16 +370,7 @@ pub async fn create_meeting_events(
     )
     .await
     .context("create the meeting events' dead-letter queue")?;
-    let subscriber_arn = sqs
-        .get_queue_attributes()
-        .queue_url(&subscriber_queue_url)
-        .attribute_names(QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .context("read the subscriber queue's ARN")?
-        .attributes
-        .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
-        .context("the subscriber queue has no ARN")?;
+    let subscriber_arn = queue_arn(&sqs, &subscriber_queue_url).await?;
     let rule = format!("{prefix}-all-meeting-events");
     events
         .put_rule()

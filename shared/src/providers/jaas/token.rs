@@ -682,30 +682,12 @@ pub struct KeyPairPem {
 
 /// Makes a [`KeyPairPem`] (e.g. the local stack's `.local/jaas-private.pem`).
 pub fn generate_local_key_pair() -> Result<KeyPairPem, KeyError> {
-    use aws_lc_rs::encoding::{AsDer, Pkcs8V1Der, PublicKeyX509Der};
-    use aws_lc_rs::signature::KeyPair as _;
-
-    let pair = aws_lc_rs::rsa::KeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048)
-        .map_err(|_| KeyError::Generate)?;
-    let private: Pkcs8V1Der<'_> = pair.as_der().map_err(|_| KeyError::Generate)?;
-    let public: PublicKeyX509Der<'_> =
-        pair.public_key().as_der().map_err(|_| KeyError::Generate)?;
+    let (private, public_pem) =
+        crate::rsa_pem::generate_pem_pair().map_err(|_| KeyError::Generate)?;
     Ok(KeyPairPem {
-        private_pem: SecretString::from(pem("PRIVATE KEY", private.as_ref())),
-        public_pem: pem("PUBLIC KEY", public.as_ref()),
+        private_pem: SecretString::from(private),
+        public_pem,
     })
-}
-
-fn pem(label: &str, der: &[u8]) -> String {
-    use base64::Engine as _;
-    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
-    let mut out = format!("-----BEGIN {label}-----\n");
-    for line in b64.as_bytes().chunks(64) {
-        out.push_str(&String::from_utf8_lossy(line));
-        out.push('\n');
-    }
-    out.push_str(&format!("-----END {label}-----\n"));
-    out
 }
 
 /// Why [`verify`] refused a token.

@@ -2,7 +2,7 @@
 //! (aws-lc, already in the build for the AWS SDK's TLS), and for tests, the demo and the
 //! local stack, making a key pair and signing as VideoSDK does.
 
-use aws_lc_rs::encoding::{AsDer, Pkcs8V1Der, PublicKeyX509Der};
+use aws_lc_rs::encoding::{AsDer, PublicKeyX509Der};
 use aws_lc_rs::signature::{self, KeyPair as _, UnparsedPublicKey};
 use base64::Engine as _;
 
@@ -92,32 +92,11 @@ fn modulus_bits(der: &[u8]) -> Option<usize> {
         .map(|k| k.key_size_bits())
 }
 
-fn pem(label: &str, der: &[u8]) -> String {
-    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
-    let mut out = format!("-----BEGIN {label}-----\n");
-    for line in b64.as_bytes().chunks(64) {
-        out.push_str(&String::from_utf8_lossy(line));
-        out.push('\n');
-    }
-    out.push_str(&format!("-----END {label}-----\n"));
-    out
-}
+use crate::rsa_pem::pem;
 
-/// A fresh 2048-bit key pair as PEM: (private PKCS#8 `PRIVATE KEY`, public `PUBLIC KEY`).
-/// `openssl dgst -sha256 -sign <private>` signs with it as VideoSDK signs.
-pub fn generate_pem_pair() -> Result<(String, String), String> {
-    let pair = aws_lc_rs::rsa::KeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048)
-        .map_err(|_| "RSA key generation failed")?;
-    let private: Pkcs8V1Der<'_> = pair.as_der().map_err(|_| "PKCS#8 encoding failed")?;
-    let public: PublicKeyX509Der<'_> = pair
-        .public_key()
-        .as_der()
-        .map_err(|_| "public key encoding failed")?;
-    Ok((
-        pem("PRIVATE KEY", private.as_ref()),
-        pem("PUBLIC KEY", public.as_ref()),
-    ))
-}
+/// A fresh 2048-bit key pair as PEM (private, public); `openssl dgst -sha256 -sign <private>`
+/// signs with it as VideoSDK signs.
+pub use crate::rsa_pem::generate_pem_pair;
 
 /// The public half of a PEM private key, as PEM.
 pub fn public_pem_of(private_pem: &str) -> Result<String, String> {

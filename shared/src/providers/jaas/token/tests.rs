@@ -501,7 +501,7 @@ fn a_pkcs1_private_key_signs_as_well() {
 }
 
 fn pem_for_test(label: &str, der: &[u8]) -> String {
-    super::pem(label, der)
+    crate::rsa_pem::pem(label, der)
 }
 
 #[test]
