@@ -203,6 +203,15 @@ async fn orchestrate(sizes: &[u64]) {
             copier.secs,
         );
         println!("{row}");
+        integration_tests::bench::figure("copier.mb_per_s", mbps(copier.secs));
+        integration_tests::bench::figure(
+            "copier.cpu_s_per_gb",
+            v["cpu_secs"].as_f64().unwrap_or(0.0) / ((mib * MIB) as f64 / 1e9),
+        );
+        integration_tests::bench::figure(
+            "copier.peak_rss_mib",
+            (copier.peak_rss_kib / 1024) as f64,
+        );
     }
 }
 

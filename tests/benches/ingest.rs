@@ -225,11 +225,13 @@ fn cpu_cost() {
         let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
         let (o, f) = (mean(&ours), mean(&floor));
         println!(
-            "{name} mean over {} examples: {o:.0} ns/event ({:.0} events/s on one core), floor {f:.0} ns ({:.1}x)\n",
+            "{name} mean over {} examples: {o:.0} ns/event ({:.0} events/s on one core), floor {f:.0} ns ({:.1}x)",
             ours.len(),
             1e9 / o,
             o / f
         );
+        integration_tests::bench::figure(&format!("ingest.cpu_ns_per_event.{name}"), o);
+        println!();
     }
 }
 
@@ -367,11 +369,41 @@ async fn aws_calls() {
             println!("{name:<8} {label:<45} first: {first:<60} repeat: {dup}");
         }
         println!(
-            "{name} first deliveries: {:.2} AWS calls per delivery, floor {:.2} ({n} examples)\n",
+            "{name} first deliveries: {:.2} AWS calls per delivery, floor {:.2} ({n} examples)",
             f64::from(total) / f64::from(n),
             f64::from(floor_total) / f64::from(n)
         );
+        integration_tests::bench::figure(
+            &format!("ingest.aws_calls_per_delivery.{name}"),
+            f64::from(total) / f64::from(n),
+        );
+        println!();
     }
+    // What a stored event costs DynamoDB: its size, and the write units of the table and of
+    // every index it is in (KEYS_ONLY/INCLUDE indexes are counted at the item's size too: an
+    // upper bound).
+    let items = emu.scan(&table).await;
+    let mut units = 0.0;
+    let mut bytes = 0usize;
+    for item in &items {
+        let size = integration_tests::bench::item_bytes(item);
+        bytes += size;
+        let indexes = schema::EVENTS
+            .indexes
+            .iter()
+            .filter(|ix| item.contains_key(ix.hash_key))
+            .count();
+        units += (size.div_ceil(1024) * (1 + indexes)) as f64;
+    }
+    let n = items.len().max(1) as f64;
+    println!(
+        "stored events: {} items, {:.0} bytes and {:.2} write units (table + indexes) per item",
+        items.len(),
+        bytes as f64 / n,
+        units / n
+    );
+    integration_tests::bench::figure("ingest.item_bytes", bytes as f64 / n);
+    integration_tests::bench::figure("ingest.write_units_per_item", units / n);
     // Queue failure, then the retry that recovers the job (the JaaS recording).
     let body = catalogue::example("RECORDING_UPLOADED")
         .body

@@ -5,6 +5,7 @@
 //! workspace root (what `.ci/run` and `./dev` install), then `moto_server` on `PATH`. It is
 //! started under a small shell watchdog that stops it when the test process exits.
 
+pub mod bench;
 pub mod contract;
 pub mod faults;
 pub mod origin;
