@@ -47,8 +47,9 @@ impl DynamoReadIndex {
     }
 }
 
-/// The attributes a read asks for.
-const EVENT_FIELDS: [&str; 19] = [
+/// The attributes a read asks for (its projection; the read benchmark's projected floor asks
+/// for the same).
+pub const EVENT_FIELDS: [&str; 19] = [
     a::KEY,
     a::PROVIDER,
     a::EVENT_TYPE,
