@@ -159,8 +159,7 @@ fn main() {
     let copier_mb = num(&r["RecordingCopierFunction"]["Properties"]["MemorySize"]);
     let copier_timeout = num(&r["RecordingCopierFunction"]["Properties"]["Timeout"]);
     let part_mib = num(
-        &r["RecordingCopierFunction"]["Properties"]["Environment"]["Variables"]
-            ["COPY_PART_SIZE_MIB"],
+        &r["RecordingCopierFunction"]["Properties"]["Environment"]["Variables"]["COPY_PART_SIZE_MIB"],
     );
     println!(
         "template.yaml: webhook routes throttled at {route_rps} req/s (burst {route_burst}) each, \
@@ -276,7 +275,10 @@ fn main() {
     let rows = [
         ("S3 storage, first month", recording_gb * S3_GB_MONTH),
         ("S3 requests (parts + complete)", (parts + 2.0) * S3_PER_PUT),
-        ("Lambda copier", copy_gb_s * LAMBDA_GB_SECOND_ARM + LAMBDA_PER_REQUEST),
+        (
+            "Lambda copier",
+            copy_gb_s * LAMBDA_GB_SECOND_ARM + LAMBDA_PER_REQUEST,
+        ),
         ("SQS (send, receive, delete)", 3.0 * SQS_PER_REQUEST),
         (
             "DynamoDB copy state (per part + 4)",

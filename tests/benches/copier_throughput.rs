@@ -275,6 +275,12 @@ fn child(args: &[String]) {
         env.insert("COPIES_TABLE".into(), table.clone());
         env.insert("RECORDINGS_BUCKET".into(), bucket.clone());
         env.insert("ALLOW_INSECURE_LOCAL_ORIGIN".into(), "true".into());
+        // Read by the config (a copy handed back goes there); one copy that succeeds never
+        // sends to it.
+        env.insert(
+            "JOBS_QUEUE_URL".into(),
+            format!("{ddb_endpoint}/000000000000/bench-unused"),
+        );
         env.remove("AWS_LAMBDA_FUNCTION_NAME");
         let config = CopierConfig::from_env(&env).expect("config");
         let ddb = meeting_hooks::aws::emulator_config(ddb_endpoint, integration_tests::REGION);

@@ -43,7 +43,6 @@ use http::{HeaderMap, HeaderValue, Method};
 use integration_tests::emulator;
 use meeting_hooks::auth::BearerTokens;
 use meeting_hooks::aws::read::{DynamoCopyReader, DynamoReadIndex, EVENT_FIELDS, S3Presigner};
-use meeting_hooks::aws::wiring::Read;
 use meeting_hooks::aws::{blobs::S3BlobStore, events::DynamoEventStore, queue::SqsJobQueue};
 use meeting_hooks::ingest::{IngestConfig, IngestOutcome, IngestService};
 use meeting_hooks::jaas::catalogue;
@@ -511,6 +510,13 @@ async fn write_meeting(emu: &integration_tests::Emulator, table: &str) -> usize 
     );
     unique
 }
+
+/// The read API on the real adapters (host-api's read half).
+type Read = ReadApi<
+    meeting_hooks::aws::read::DynamoReadIndex,
+    meeting_hooks::aws::read::DynamoCopyReader,
+    meeting_hooks::aws::read::S3Presigner,
+>;
 
 async fn get(api: &Read, path: &str, query: &str, headers: &HeaderMap) -> (u16, Value, usize) {
     let resp = answer(

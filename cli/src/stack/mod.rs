@@ -504,6 +504,8 @@ fn print_banner(info: &StackInfo, args: &UpArgs) {
          Jibri upload URL: {jibri}\n  \
          settings URL:  {settings}\n  \
          read API:      {api}/v1/sessions?room=<roomKey> (Authorization: Bearer {LOCAL_READ_API_TOKEN}; openapi.yaml)\n  \
+         JaaS tokens:   POST {api}/v1/jaas/token (same Authorization)\n  \
+         meeting events: bus {bus} -> subscriber queue (hooksctl tail-events)\n  \
          webhook secret (local only): {secret}\n  \
          Authorization header (local only): {authz}\n  \
          tables: {events}, {settings_t}, {copies}\n  \
@@ -525,6 +527,10 @@ fn print_banner(info: &StackInfo, args: &UpArgs) {
             .unwrap_or_default(),
         settings = info.settings_url(),
         api = info.api_base_url,
+        bus = info
+            .meeting_events
+            .as_ref()
+            .map_or("-", |m| m.bus_name.as_str()),
         jibri = info
             .providers
             .get(meeting_hooks::providers::jitsi::NAME)
