@@ -59,6 +59,9 @@ fn start_stack() -> (Up, StackInfo) {
             "1",
             "--reconcile-interval-secs",
             "2",
+            // EventBridge refuses the meeting events' first PutEvents calls: they arrive anyway.
+            "--fail-put-events",
+            "6",
         ])
         .arg("--emulator-port")
         .arg(free_port().to_string())
@@ -259,6 +262,20 @@ async fn meeting_events(
             })
             .count();
         if want.iter().all(have) && copied >= copied_files {
+            // The refused PutEvents calls (`up --fail-put-events`) were retried, not parked.
+            let parked = sqs
+                .receive_message()
+                .queue_url(
+                    &info
+                        .meeting_events
+                        .as_ref()
+                        .expect("meetingEvents")
+                        .dead_letter_queue_url,
+                )
+                .send()
+                .await
+                .expect("receive from the dead-letter queue");
+            assert!(parked.messages().is_empty(), "events were parked");
             return seen;
         }
         assert!(

@@ -168,6 +168,10 @@ pub struct UpArgs {
     /// Seconds between event-sweeper runs (the template schedules it every minute).
     #[arg(long, default_value_t = schema::SWEEP_PERIOD_SECS)]
     pub sweep_interval_secs: u64,
+    /// Refuse the first N PutEvents calls of the meeting events (EventBridge throttling or
+    /// down), to watch them arrive anyway, each once.
+    #[arg(long, default_value_t = 0)]
+    pub fail_put_events: u32,
     /// Seconds between reconciliation runs (Daily's recordings list; the template's
     /// `ReconcileSchedule` parameter).
     #[arg(long, default_value_t = 20)]
@@ -346,6 +350,7 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
 
     // The meeting events, read from the tables' streams as Lambda's event source mappings do.
     let (publisher, publisher_config) = wiring::meeting_events(&sdk, &env)?;
+    let publisher = publisher.map_bus(|bus| FailingFirst::new(bus, args.fail_put_events));
     let streams = tokio::spawn({
         let client = aws_sdk_dynamodbstreams::Client::new(&sdk);
         let arns = meeting_events.stream_arns.clone();
@@ -547,4 +552,45 @@ fn print_banner(info: &StackInfo, args: &UpArgs) {
         payloads = info.payload_bucket,
         file = args.stack_file.display(),
     );
+}
+
+/// A bus whose first calls fail as a whole, as EventBridge does when it is down or throttles
+/// every entry (`up --fail-put-events N`).
+struct FailingFirst<B> {
+    bus: B,
+    remaining: std::sync::atomic::AtomicU32,
+}
+
+impl<B> FailingFirst<B> {
+    fn new(bus: B, failures: u32) -> Self {
+        Self {
+            bus,
+            remaining: std::sync::atomic::AtomicU32::new(failures),
+        }
+    }
+}
+
+impl<B: meeting_hooks::meeting_events::EventBus> meeting_hooks::meeting_events::EventBus
+    for FailingFirst<B>
+{
+    async fn put(
+        &self,
+        events: &[meeting_hooks::meeting_events::MeetingEvent],
+    ) -> Result<
+        Vec<Option<meeting_hooks::meeting_events::PutFailure>>,
+        meeting_hooks::meeting_events::BusError,
+    > {
+        use std::sync::atomic::Ordering;
+        let failing = self
+            .remaining
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok();
+        if failing {
+            return Err(meeting_hooks::meeting_events::BusError {
+                operation: "PutEvents",
+                source: "refused by up --fail-put-events".into(),
+            });
+        }
+        self.bus.put(events).await
+    }
 }

@@ -289,8 +289,8 @@ pub fn stream_record(record: &Value, config: &MeetingEventsConfig) -> StreamReco
 
 /// Handles Lambda's DynamoDB stream event: the answer is the partial batch response
 /// (`batchItemFailures`: deliver again from that record).
-pub async fn handle(
-    publisher: &MeetingEventsPublisher,
+pub async fn handle<B: EventBus, D: DeadLetters>(
+    publisher: &Publisher<B, D>,
     config: &MeetingEventsConfig,
     event: &Value,
     now_ms: i64,
@@ -351,10 +351,10 @@ pub fn lambda_record(r: &aws_sdk_dynamodbstreams::types::Record, stream_arn: &st
 /// tables' streams from the start (a restart publishes again; ids make that harmless) and
 /// hands each batch to [`handle`]; a batch answered with a failure is read again from that
 /// record after `retry_pause`, as Lambda does.
-pub async fn follow_streams(
+pub async fn follow_streams<B: EventBus, D: DeadLetters>(
     streams: aws_sdk_dynamodbstreams::Client,
     stream_arns: Vec<String>,
-    publisher: &MeetingEventsPublisher,
+    publisher: &Publisher<B, D>,
     config: &MeetingEventsConfig,
     retry_pause: Duration,
 ) {

@@ -113,6 +113,15 @@ impl<B: EventBus, D: DeadLetters> Publisher<B, D> {
         &self.bus
     }
 
+    /// The same publisher on a bus wrapped by `wrap` (the local stack's fault injection).
+    pub fn map_bus<B2: EventBus>(self, wrap: impl FnOnce(B) -> B2) -> Publisher<B2, D> {
+        Publisher {
+            bus: wrap(self.bus),
+            dead: self.dead,
+            config: self.config,
+        }
+    }
+
     pub fn dead(&self) -> &D {
         &self.dead
     }
