@@ -10,6 +10,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodbstreams::types::AttributeValue as StreamValue;
 use serde_json::{Value, json};
 
+use super::read::{number, text};
 use crate::config::{self, ConfigError, Env};
 use crate::jobs::FileAbout;
 use crate::meeting_events::{
@@ -215,32 +216,12 @@ pub fn item_of(image: &Value) -> Item {
         .collect()
 }
 
-fn text(item: &Item, name: &str) -> Option<String> {
-    item.get(name).and_then(|v| v.as_s().ok()).cloned()
-}
-
-fn number(item: &Item, name: &str) -> Option<i64> {
-    item.get(name)
-        .and_then(|v| v.as_n().ok())
-        .and_then(|n| n.parse().ok())
-}
-
 /// A copies-table image's change.
 fn copy_change(new: &Item, old: Option<&Item>) -> CopyChange {
     CopyChange {
         job_id: text(new, c::JOB_ID).unwrap_or_default(),
         old_state: old.and_then(|o| text(o, c::STATE)),
-        state: text(new, c::STATE).unwrap_or_default(),
-        permanent: new
-            .get(c::PERMANENT)
-            .and_then(|v| v.as_bool().ok())
-            .copied()
-            .unwrap_or(false),
-        reason: text(new, c::REASON),
-        object_key: text(new, c::OBJECT_KEY),
-        bytes: number(new, c::BYTES).and_then(|b| u64::try_from(b).ok()),
-        sha256: text(new, c::SHA256),
-        objects: number(new, c::OBJECTS).and_then(|o| u32::try_from(o).ok()),
+        copy: super::read::copy_view(new),
         at_ms: number(new, c::COMPLETED_AT)
             .or_else(|| number(new, c::UPDATED_AT))
             .unwrap_or(0),

@@ -71,11 +71,11 @@ pub const EVENT_FIELDS: [&str; 19] = [
     a::LINK_ERROR,
 ];
 
-fn text(item: &Item, name: &str) -> Option<String> {
+pub(crate) fn text(item: &Item, name: &str) -> Option<String> {
     item.get(name).and_then(|v| v.as_s().ok()).cloned()
 }
 
-fn number(item: &Item, name: &str) -> Option<i64> {
+pub(crate) fn number(item: &Item, name: &str) -> Option<i64> {
     item.get(name)
         .and_then(|v| v.as_n().ok())
         .and_then(|v| v.parse().ok())
@@ -288,7 +288,7 @@ const BATCH: usize = 100;
 /// Rounds of unprocessed keys before the read gives up (the caller retries).
 const UNPROCESSED_ROUNDS: u32 = 5;
 
-fn copy_view(item: &Item) -> CopyView {
+pub(crate) fn copy_view(item: &Item) -> CopyView {
     let t = |k: &str| text(item, k);
     let num = |k: &str| number(item, k);
     CopyView {

@@ -23,7 +23,7 @@ use sha2::{Digest, Sha256};
 
 use crate::facts::Presence;
 use crate::jobs::FileAbout;
-use crate::read::model::StoredEvent;
+use crate::read::model::{CopyView, StoredEvent};
 use crate::time::iso;
 
 #[cfg(test)]
@@ -67,13 +67,8 @@ pub struct CopyChange {
     pub job_id: String,
     /// The state before the change (`None` for a new item).
     pub old_state: Option<String>,
-    pub state: String,
-    pub permanent: bool,
-    pub reason: Option<String>,
-    pub object_key: Option<String>,
-    pub bytes: Option<u64>,
-    pub sha256: Option<String>,
-    pub objects: Option<u32>,
+    /// The state after it (the read API's view of a copy state).
+    pub copy: CopyView,
     /// When the copy finished or failed, Unix ms.
     pub at_ms: i64,
     pub about: Option<FileAbout>,
@@ -169,12 +164,12 @@ fn from_event(e: &StoredEvent) -> Option<MeetingEvent> {
 }
 
 fn from_copy(c: &CopyChange, bucket: &str) -> Option<MeetingEvent> {
-    if c.old_state.as_deref() == Some(c.state.as_str()) {
+    if c.old_state.as_deref() == Some(c.copy.state.as_str()) {
         return None;
     }
-    let detail_type = match c.state.as_str() {
+    let detail_type = match c.copy.state.as_str() {
         "copied" => RECORDING_COPIED,
-        "failed" if c.permanent => RECORDING_AT_RISK,
+        "failed" if c.copy.permanent => RECORDING_AT_RISK,
         _ => return None,
     };
     let id = stable_id(detail_type, &c.job_id);
@@ -194,14 +189,17 @@ fn from_copy(c: &CopyChange, bucket: &str) -> Option<MeetingEvent> {
     if detail_type == RECORDING_COPIED {
         detail.insert(
             "s3".into(),
-            json!({"bucket": bucket, "key": c.object_key.clone().unwrap_or_default()}),
+            json!({"bucket": bucket, "key": c.copy.object_key.clone().unwrap_or_default()}),
         );
-        detail.insert("bytes".into(), json!(c.bytes.unwrap_or(0)));
-        detail.insert("sha256".into(), json!(c.sha256.clone().unwrap_or_default()));
-        detail.insert("objects".into(), json!(c.objects.unwrap_or(1)));
+        detail.insert("bytes".into(), json!(c.copy.bytes.unwrap_or(0)));
+        detail.insert(
+            "sha256".into(),
+            json!(c.copy.sha256.clone().unwrap_or_default()),
+        );
+        detail.insert("objects".into(), json!(c.copy.objects.unwrap_or(1)));
     } else {
         detail.insert("cause".into(), json!("copy_failed"));
-        detail.insert("reason".into(), json!(c.reason));
+        detail.insert("reason".into(), json!(c.copy.reason));
     }
     Some(MeetingEvent {
         id,

@@ -126,11 +126,14 @@ fn copied(job: &str, old: Option<&str>) -> StreamRecord {
         change: Change::CopyChanged(Box::new(CopyChange {
             job_id: job.into(),
             old_state: old.map(str::to_owned),
-            state: "copied".into(),
-            object_key: Some("daily/standup/rec.mp4".into()),
-            bytes: Some(42),
-            sha256: Some("ab".repeat(32)),
-            objects: Some(1),
+            copy: CopyView {
+                state: "copied".into(),
+                object_key: Some("daily/standup/rec.mp4".into()),
+                bytes: Some(42),
+                sha256: Some("ab".repeat(32)),
+                objects: Some(1),
+                ..CopyView::default()
+            },
             at_ms: 1_000,
             about: Some(FileAbout {
                 provider: "daily".into(),
@@ -141,7 +144,6 @@ fn copied(job: &str, old: Option<&str>) -> StreamRecord {
                 tenant: None,
                 event_key: Some("k-rec".into()),
             }),
-            ..CopyChange::default()
         })),
     }
 }
@@ -177,15 +179,15 @@ fn each_change_means_its_events_with_stable_ids() {
 
     let mut failed = copied("j2", Some("copying"));
     if let Change::CopyChanged(c) = &mut failed.change {
-        c.state = "failed".into();
-        c.permanent = true;
-        c.reason = Some("link expired".into());
+        c.copy.state = "failed".into();
+        c.copy.permanent = true;
+        c.copy.reason = Some("link expired".into());
     }
     let risk = events_of(&failed.change, "b");
     assert_eq!(risk[0].detail_type, RECORDING_AT_RISK);
     assert_eq!(risk[0].detail["reason"], "link expired");
     if let Change::CopyChanged(c) = &mut failed.change {
-        c.permanent = false;
+        c.copy.permanent = false;
     }
     assert!(
         events_of(&failed.change, "b").is_empty(),
