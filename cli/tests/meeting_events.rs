@@ -1,7 +1,8 @@
 //! Meeting events through the real adapters on the emulator, with EventBridge refusing
 //! PutEvents for a while: facts stored in the tables (events by the ingest's attribute names, a
 //! copy through the copier's own state store) reach a subscriber of the bus, each once after
-//! deduplication by `detail.id`, with nothing lost, and each matches its JSON Schema.
+//! deduplication by `detail.id`, with nothing lost, and each matches its JSON Schema. A copy
+//! flagged at risk (as the sweeper flags a job never queued) yields its `RecordingAtRisk`.
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
@@ -11,9 +12,9 @@ use hooksctl::stack::resources::{self, Names};
 use integration_tests::faults::{Fault, Faults};
 use integration_tests::{emulator, unique};
 use meeting_hooks::aws::copies::DynamoCopyStore;
-use meeting_hooks::copier::ports::CopyStateStore;
+use meeting_hooks::copier::ports::{AtRiskFlags, CopyStateStore};
 use meeting_hooks::copier::state::CopyResult;
-use meeting_hooks::jobs::FileAbout;
+use meeting_hooks::jobs::{AtRisk, FileAbout, RiskCause};
 use meeting_hooks::schema::{self, event_attr as a};
 
 fn s(v: &str) -> AttributeValue {
@@ -133,12 +134,28 @@ async fn events_reach_the_subscriber_once_each_also_when_put_events_fails_for_a_
                 bytes: 1234,
                 sha256: "ab".repeat(32),
                 objects: 1,
-                about: Some(Box::new(about)),
+                about: Some(Box::new(about.clone())),
             },
             now,
         )
         .await
         .expect("copied");
+    // A job the copier never saw, flagged with its link dying in 30 min (a new item), and
+    // flagged again; a copied job is never flagged.
+    let flag = |job_id: &str| AtRisk {
+        job_id: job_id.into(),
+        cause: RiskCause::LinkExpiring,
+        reason: "never queued: found unsent by the sweeper".into(),
+        link_expires_at_ms: now + 1_800_000,
+        about: FileAbout {
+            kind: "transcription".into(),
+            ..about.clone()
+        },
+        at_ms: now,
+    };
+    assert!(copies.flag_at_risk(&flag("job-late")).await.expect("flag"));
+    assert!(!copies.flag_at_risk(&flag("job-late")).await.expect("flag"));
+    assert!(!copies.flag_at_risk(&flag("job-rec")).await.expect("flag"));
 
     // The local stand-in for the stream event source mappings, with the faulty bus.
     let follower = tokio::spawn({
@@ -160,7 +177,7 @@ async fn events_reach_the_subscriber_once_each_also_when_put_events_fails_for_a_
     let mut received = 0;
     let mut by_id: BTreeMap<String, serde_json::Value> = BTreeMap::new();
     let deadline = Instant::now() + Duration::from_secs(90);
-    while by_id.len() < 5 {
+    while by_id.len() < 6 {
         assert!(
             Instant::now() < deadline,
             "only {:?} arrived",
@@ -210,10 +227,22 @@ async fn events_reach_the_subscriber_once_each_also_when_put_events_fails_for_a_
             "ParticipantJoined",
             "ParticipantJoined",
             "ParticipantLeft",
+            "RecordingAtRisk",
             "RecordingCopied"
         ]
     );
-    assert!(received >= 5);
+    assert!(received >= 6);
+    let risk = by_id
+        .values()
+        .find(|e| e["detail-type"] == "RecordingAtRisk")
+        .expect("at risk");
+    assert_eq!(risk["detail"]["cause"], "link_expiring");
+    assert_eq!(risk["detail"]["jobId"], "job-late");
+    assert_eq!(risk["detail"]["kind"], "transcription");
+    assert_eq!(
+        risk["detail"]["linkExpiresAt"],
+        meeting_hooks::time::iso(now + 1_800_000)
+    );
     let copied = by_id
         .values()
         .find(|e| e["detail-type"] == "RecordingCopied")

@@ -186,6 +186,81 @@ impl FileAbout {
     }
 }
 
+/// Why a copy still not done is flagged at risk (the `cause` of its `RecordingAtRisk`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RiskCause {
+    /// Handed back uncopied (or never queued) with its link dying within the warning window.
+    LinkExpiring,
+    /// The copier gave up retrying: the job waits in the dead-letter queue for a redrive.
+    RetriesExhausted,
+}
+
+impl RiskCause {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::LinkExpiring => "link_expiring",
+            Self::RetriesExhausted => "retries_exhausted",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        [Self::LinkExpiring, Self::RetriesExhausted]
+            .into_iter()
+            .find(|c| c.as_str() == raw)
+    }
+}
+
+/// The warning window: a copy still not done when its link has less than this left is at
+/// risk. `LINK_AT_RISK_SECONDS` (default 6 h, a quarter of a JaaS link's 24 h), read by the
+/// copier and the sweeper alike.
+pub fn at_risk_window(
+    env: &impl crate::config::Env,
+) -> Result<std::time::Duration, crate::config::ConfigError> {
+    let secs: u64 = crate::config::parsed_or(env, "LINK_AT_RISK_SECONDS", DEFAULT_AT_RISK_SECS)?;
+    Ok(std::time::Duration::from_secs(secs))
+}
+
+pub const DEFAULT_AT_RISK_SECS: u64 = 6 * 3600;
+
+/// A copy that may be lost: recorded once per job in its copy state (never for a copied
+/// one), from where the meeting events publish `RecordingAtRisk`. Never holds a link.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AtRisk {
+    pub job_id: String,
+    pub cause: RiskCause,
+    /// Why the copy is not done (a failure's text; never a link).
+    pub reason: String,
+    pub link_expires_at_ms: i64,
+    pub about: FileAbout,
+    /// When it was flagged, Unix ms.
+    pub at_ms: i64,
+}
+
+impl AtRisk {
+    pub fn new(job: &CopyJob, cause: RiskCause, reason: &str, now_ms: i64) -> Self {
+        Self {
+            job_id: job.job_id.clone(),
+            cause,
+            reason: reason.to_owned(),
+            link_expires_at_ms: job.link_expires_at,
+            about: FileAbout::of(job),
+            at_ms: now_ms,
+        }
+    }
+
+    /// `job` not copied at `now_ms`: at risk when its link dies within `window`.
+    pub fn link_expiring(
+        job: &CopyJob,
+        reason: &str,
+        now_ms: i64,
+        window: std::time::Duration,
+    ) -> Option<Self> {
+        let window_ms = i64::try_from(window.as_millis()).unwrap_or(i64::MAX);
+        (job.link_expires_at.saturating_sub(now_ms) < window_ms)
+            .then(|| Self::new(job, RiskCause::LinkExpiring, reason, now_ms))
+    }
+}
+
 impl CopyJob {
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).expect("a CopyJob always serializes")

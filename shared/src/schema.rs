@@ -220,6 +220,13 @@ pub mod copy_attr {
     /// What the file belongs to ([`crate::jobs::FileAbout`] as JSON): provider, kind, session,
     /// room, tenant. Written when the copy finishes or fails; read by the meeting events.
     pub const ABOUT: &str = "about";
+    /// N: when the copy was flagged at risk (Unix ms), once per job: still not copied and its
+    /// link dies within the warning window, or the copier gave up retrying. With
+    /// `atRiskCause`, `atRiskReason` and `linkExpiresAt` (Unix ms); read by the meeting events.
+    pub const AT_RISK_AT: &str = "atRiskAt";
+    pub const AT_RISK_CAUSE: &str = "atRiskCause";
+    pub const AT_RISK_REASON: &str = "atRiskReason";
+    pub const LINK_EXPIRES_AT: &str = "linkExpiresAt";
 }
 
 /// Copy state per job (`jobId`), driven by the recording copier.

@@ -8,6 +8,12 @@
 //! conditional lease takeover a retried delivery uses, so the sweeper and a concurrent retry
 //! never both send; were both to send anyway (a lease that ran out under a slow writer), the
 //! copier deduplicates by job id.
+//!
+//! A job found unsent with its link dying within the warning window
+//! ([`crate::jobs::at_risk_window`]) is also flagged at risk in the copies table, for the
+//! meeting events' `RecordingAtRisk`. That holds for every listed job, also after the queue
+//! failed and the run stopped sending: a queue that is down for hours is exactly when it
+//! matters.
 
 use std::time::Duration;
 
@@ -15,8 +21,9 @@ use serde::Serialize;
 use tracing::{error, info, instrument, warn};
 
 use crate::config::{self, ConfigError, Env};
+use crate::copier::ports::AtRiskFlags;
 use crate::ingest::ports::{EventStore, JobQueue, PendingJob, PendingJobs, QueueError, StoreError};
-use crate::jobs::decode_jobs;
+use crate::jobs::{AtRisk, decode_jobs};
 use crate::metrics;
 
 /// Jobs asked for per index query.
@@ -26,18 +33,21 @@ const PAGE_SIZE: u32 = 50;
 #[derive(Debug, Clone)]
 pub struct SweepConfig {
     pub events_table: String,
+    /// Where jobs are flagged at risk (the copier's copies table).
+    pub copies_table: String,
     pub jobs_queue_url: String,
     /// The lease the sweeper takes on a job before sending it (as ingest does).
     pub enqueue_lease: Duration,
     /// At most this many pending jobs are looked at per run (the rest wait for the next).
     pub max_jobs: u32,
+    pub at_risk_window: Duration,
 }
 
 impl SweepConfig {
     pub const DEFAULT_MAX_JOBS: u32 = 200;
 
-    /// Reads `EVENTS_TABLE`, `JOBS_QUEUE_URL`, `ENQUEUE_LEASE_SECONDS` (default 30) and
-    /// `SWEEP_MAX_JOBS` (default 200, at least 1).
+    /// Reads `EVENTS_TABLE`, `COPIES_TABLE`, `JOBS_QUEUE_URL`, `ENQUEUE_LEASE_SECONDS`
+    /// (default 30), `SWEEP_MAX_JOBS` (default 200, at least 1) and `LINK_AT_RISK_SECONDS`.
     pub fn from_env(env: &impl Env) -> Result<Self, ConfigError> {
         let lease: u64 = config::parsed_or(
             env,
@@ -53,9 +63,11 @@ impl SweepConfig {
         }
         Ok(Self {
             events_table: config::required(env, "EVENTS_TABLE")?,
+            copies_table: config::required(env, "COPIES_TABLE")?,
             jobs_queue_url: config::required(env, "JOBS_QUEUE_URL")?,
             enqueue_lease: Duration::from_secs(lease),
             max_jobs,
+            at_risk_window: crate::jobs::at_risk_window(env)?,
         })
     }
 }
@@ -72,6 +84,8 @@ pub struct SweepReport {
     pub skipped: u32,
     /// Claimed but their stored job message could not be read; they come back after the lease.
     pub unreadable: u32,
+    /// Jobs flagged at risk by this run (their link dies within the window).
+    pub at_risk: u32,
 }
 
 /// Why a run stopped early. What was enqueued before stays enqueued.
@@ -99,20 +113,24 @@ pub enum SweepError {
 
 /// The sweep use case over the event store (and its pending-job index) and the queue.
 #[derive(Debug)]
-pub struct SweepService<S, Q> {
+pub struct SweepService<S, Q, F> {
     store: S,
     queue: Q,
+    flags: F,
     lease_ms: i64,
     max_jobs: u32,
+    at_risk_window: Duration,
 }
 
-impl<S: EventStore + PendingJobs, Q: JobQueue> SweepService<S, Q> {
-    pub fn new(store: S, queue: Q, config: &SweepConfig) -> Self {
+impl<S: EventStore + PendingJobs, Q: JobQueue, F: AtRiskFlags> SweepService<S, Q, F> {
+    pub fn new(store: S, queue: Q, flags: F, config: &SweepConfig) -> Self {
         Self {
             store,
             queue,
+            flags,
             lease_ms: i64::try_from(config.enqueue_lease.as_millis()).unwrap_or(i64::MAX),
             max_jobs: config.max_jobs.max(1),
+            at_risk_window: config.at_risk_window,
         }
     }
 
@@ -129,6 +147,7 @@ impl<S: EventStore + PendingJobs, Q: JobQueue> SweepService<S, Q> {
                 enqueued = report.enqueued,
                 skipped = report.skipped,
                 unreadable = report.unreadable,
+                at_risk = report.at_risk,
                 "sweep done"
             ),
             Err(e) => {
@@ -140,6 +159,7 @@ impl<S: EventStore + PendingJobs, Q: JobQueue> SweepService<S, Q> {
 
     async fn sweep_pages(&self, now_ms: i64, report: &mut SweepReport) -> Result<(), SweepError> {
         let mut cursor = None;
+        let mut stopped = None;
         loop {
             let budget = self.max_jobs.saturating_sub(report.examined);
             if budget == 0 {
@@ -147,7 +167,7 @@ impl<S: EventStore + PendingJobs, Q: JobQueue> SweepService<S, Q> {
                     max_jobs = self.max_jobs,
                     "run bounded: the rest waits for the next run"
                 );
-                return Ok(());
+                return stopped.map_or(Ok(()), Err);
             }
             let page = self
                 .store
@@ -159,11 +179,46 @@ impl<S: EventStore + PendingJobs, Q: JobQueue> SweepService<S, Q> {
                 })?;
             for pending in page.jobs.into_iter().take(budget as usize) {
                 report.examined = report.examined.saturating_add(1);
-                self.sweep_one(pending, now_ms, report).await?;
+                self.flag_if_at_risk(&pending, now_ms, report).await;
+                if stopped.is_none()
+                    && let Err(e) = self.sweep_one(pending, now_ms, report).await
+                {
+                    // The queue is down: nothing more is sent this run, but every listed job
+                    // whose link is dying is still flagged.
+                    if !matches!(e, SweepError::Queue { .. }) {
+                        return Err(e);
+                    }
+                    stopped = Some(e);
+                }
             }
             match page.next {
                 Some(next) => cursor = Some(next),
-                None => return Ok(()),
+                None => return stopped.map_or(Ok(()), Err),
+            }
+        }
+    }
+
+    /// Flags the jobs of `pending` whose link dies within the window (once per job: the
+    /// store's write is conditional). A flag that cannot be written now is tried next run.
+    async fn flag_if_at_risk(&self, pending: &PendingJob, now_ms: i64, report: &mut SweepReport) {
+        let Some(Ok(jobs)) = pending.job_message.as_deref().map(decode_jobs) else {
+            return;
+        };
+        for job in &jobs {
+            let reason = "never queued: found unsent by the sweeper";
+            let Some(flag) = AtRisk::link_expiring(job, reason, now_ms, self.at_risk_window) else {
+                continue;
+            };
+            match self.flags.flag_at_risk(&flag).await {
+                Ok(true) => {
+                    warn!(job_id = %job.job_id, link_seconds_left = job.link_expires_at.saturating_sub(now_ms) / 1000, "unsent job at risk: its link dies soon");
+                    metrics::count("CopiesAtRisk", 1.0);
+                    report.at_risk = report.at_risk.saturating_add(1);
+                }
+                Ok(false) => {}
+                Err(e) => {
+                    warn!(job_id = %job.job_id, error = %crate::telemetry::chain(&e), "could not flag the job at risk")
+                }
             }
         }
     }
@@ -239,6 +294,7 @@ mod tests {
     use std::sync::atomic::{AtomicBool, Ordering};
 
     use super::*;
+    use crate::copier::memory::MemStore as Flags;
     use crate::ingest::ports::{
         EventRecord, JobState, PendingCursor, PendingPage, PutOutcome, QuarantineRecord,
     };
@@ -470,9 +526,11 @@ mod tests {
     fn config(max_jobs: u32) -> SweepConfig {
         SweepConfig {
             events_table: "t".into(),
+            copies_table: "c".into(),
             jobs_queue_url: "q".into(),
             enqueue_lease: Duration::from_secs(30),
             max_jobs,
+            at_risk_window: Duration::from_secs(crate::jobs::DEFAULT_AT_RISK_SECS),
         }
     }
 
@@ -500,7 +558,8 @@ mod tests {
         );
         store.add("done", JobState::Queued, job("done"));
         let queue = MemQueue::default();
-        let svc = SweepService::new(&store, &queue, &config(200));
+        let flags = Flags::default();
+        let svc = SweepService::new(&store, &queue, &flags, &config(200));
         let report = svc.sweep(NOW).await.expect("sweep");
         assert_eq!((report.examined, report.enqueued), (1, 1));
         assert_eq!(queue.sent(), ["stuck"]);
@@ -528,7 +587,8 @@ mod tests {
             );
         }
         let queue = MemQueue::default();
-        let svc = SweepService::new(&store, &queue, &config(5));
+        let flags = Flags::default();
+        let svc = SweepService::new(&store, &queue, &flags, &config(5));
         assert_eq!(svc.sweep(NOW).await.expect("sweep").enqueued, 5);
         assert_eq!(queue.sent(), ["k00", "k01", "k02", "k03", "k04"]);
         assert_eq!(svc.sweep(NOW).await.expect("sweep").enqueued, 5);
@@ -549,7 +609,7 @@ mod tests {
         store.add("raced", expired(), job("raced"));
         store.add("mine", expired(), job("mine"));
         let queue = MemQueue::default();
-        let report = SweepService::new(&store, &queue, &config(200))
+        let report = SweepService::new(&store, &queue, &Flags::default(), &config(200))
             .sweep(NOW)
             .await
             .expect("sweep");
@@ -567,7 +627,8 @@ mod tests {
         store.add("b", expired(), job("b"));
         let queue = MemQueue::default();
         queue.failing.store(true, Ordering::Relaxed);
-        let svc = SweepService::new(&store, &queue, &config(200));
+        let flags = Flags::default();
+        let svc = SweepService::new(&store, &queue, &flags, &config(200));
         let err = svc.sweep(NOW).await.expect_err("queue down");
         assert!(
             matches!(err, SweepError::Queue { enqueued: 0, .. }),
@@ -606,13 +667,56 @@ mod tests {
         );
         store.add("good", expired(), job("good"));
         let queue = MemQueue::default();
-        let svc = SweepService::new(&store, &queue, &config(2));
+        let flags = Flags::default();
+        let svc = SweepService::new(&store, &queue, &flags, &config(2));
         let first = svc.sweep(NOW).await.expect("sweep");
         assert_eq!((first.unreadable, first.enqueued), (2, 0));
         // Claimed for a lease, the unreadable ones no longer stand in front of the good one.
         let second = svc.sweep(NOW).await.expect("sweep");
         assert_eq!((second.unreadable, second.enqueued), (0, 1));
         assert_eq!(queue.sent(), ["good"]);
+    }
+
+    #[tokio::test]
+    async fn unsent_jobs_whose_link_dies_soon_are_flagged_once_also_while_the_queue_is_down() {
+        // `job()`'s link dies 24 h after its event (time 1 ms): one hour left at `late`.
+        let late = 1 + 23 * 3_600_000;
+        let store = MemStore {
+            page_cap: 1,
+            ..MemStore::default()
+        };
+        for key in ["a", "b", "c"] {
+            store.add(
+                key,
+                JobState::Sending {
+                    lease_until_ms: late - 1,
+                },
+                job(key),
+            );
+        }
+        let queue = MemQueue::default();
+        queue.failing.store(true, Ordering::Relaxed);
+        let flags = Flags::default();
+        let svc = SweepService::new(&store, &queue, &flags, &config(200));
+        let err = svc.sweep(late).await.expect_err("queue down");
+        assert!(matches!(err, SweepError::Queue { .. }), "{err}");
+        // The queue failed on the first job; the two after it are still flagged.
+        for key in ["a", "b", "c"] {
+            let flag = flags.at_risk(&format!("{key}/recording")).expect(key);
+            assert_eq!(flag.cause, crate::jobs::RiskCause::LinkExpiring);
+            assert_eq!(flag.link_expires_at_ms, 1 + 24 * 3_600_000);
+            assert_eq!(flag.about.provider, "jaas");
+            assert!(!flag.reason.contains("sig="), "never the link");
+        }
+        // Once per job: the next run sends them and flags nothing again.
+        queue.failing.store(false, Ordering::Relaxed);
+        let next = svc.sweep(late + 1).await.expect("sweep");
+        assert_eq!((next.enqueued, next.at_risk), (3, 0));
+        // Far from expiry, an unsent job is sent and not flagged.
+        store.add("early", expired(), job("early"));
+        let early = svc.sweep(NOW).await.expect("sweep");
+        assert_eq!((early.enqueued, early.at_risk), (1, 0));
+        assert!(flags.at_risk("early/recording").is_none());
     }
 
     #[test]
@@ -623,15 +727,24 @@ mod tests {
                 .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
                 .collect()
         };
-        let base = [("EVENTS_TABLE", "t"), ("JOBS_QUEUE_URL", "q")];
+        let base = [
+            ("EVENTS_TABLE", "t"),
+            ("COPIES_TABLE", "c"),
+            ("JOBS_QUEUE_URL", "q"),
+        ];
         let c = SweepConfig::from_env(&env(&base)).expect("defaults");
         assert_eq!(c.max_jobs, SweepConfig::DEFAULT_MAX_JOBS);
         assert_eq!(c.enqueue_lease, Duration::from_secs(30));
         let mut zero = base.to_vec();
         zero.push(("SWEEP_MAX_JOBS", "0"));
         assert!(SweepConfig::from_env(&env(&zero)).is_err());
+        assert_eq!(c.at_risk_window, Duration::from_secs(6 * 3600));
         assert!(matches!(
             SweepConfig::from_env(&env(&base[..1])),
+            Err(ConfigError::Missing("COPIES_TABLE"))
+        ));
+        assert!(matches!(
+            SweepConfig::from_env(&env(&base[..2])),
             Err(ConfigError::Missing("JOBS_QUEUE_URL"))
         ));
     }

@@ -145,6 +145,7 @@ fn settings(lease: Duration) -> CopySettings {
         // The tests of single deliveries see each failure as it happens; the inline retry
         // tests turn this on.
         inline_retries: 0,
+        at_risk_window: Duration::from_secs(meeting_hooks::jobs::DEFAULT_AT_RISK_SECS),
     }
 }
 

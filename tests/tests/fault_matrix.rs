@@ -62,12 +62,14 @@ struct IngestRow {
 async fn ingest_row() -> IngestRow {
     let emu = emulator();
     let table = emu.table(&schema::EVENTS).await;
+    let copies = emu.table(&schema::COPIES).await;
     let queue_url = emu.queue().await;
     let bucket = emu.bucket().await;
     let faults = Faults::new();
     let sdk = faults.sdk(&emu.endpoint, REGION);
     let vars = env(&[
         ("EVENTS_TABLE", &table),
+        ("COPIES_TABLE", &copies),
         ("JOBS_QUEUE_URL", &queue_url),
         ("PAYLOAD_BUCKET", &bucket),
         ("JAAS_WEBHOOK_SECRETS", SECRET),

@@ -8,6 +8,7 @@ use std::time::Duration;
 use aws_sdk_dynamodb::types::AttributeValue;
 use integration_tests::{Emulator, emulator};
 use lambda_http::{Body, Request};
+use meeting_hooks::aws::copies::DynamoCopyStore;
 use meeting_hooks::aws::{blobs::S3BlobStore, events::DynamoEventStore, queue::SqsJobQueue};
 use meeting_hooks::ingest::ports::{JobQueue, QueueError};
 use meeting_hooks::ingest::{IngestConfig, IngestService, http as ingest_http};
@@ -22,6 +23,7 @@ const SECRET: &str = "whsec_integration_test_secret";
 
 struct Stack {
     table: String,
+    copies: String,
     queue_url: String,
     bucket: String,
 }
@@ -31,6 +33,7 @@ impl Stack {
         let emu = emulator();
         Self {
             table: emu.table(&schema::EVENTS).await,
+            copies: emu.table(&schema::COPIES).await,
             queue_url: emu.queue().await,
             bucket: emu.bucket().await,
         }
@@ -430,21 +433,40 @@ async fn a_crash_between_write_and_send_is_recovered_once_the_lease_runs_out() {
     assert!(stack.jobs().await.is_empty(), "still exactly one job");
 }
 
-/// The sweeper over the same table and queue (the integration suite's own wiring).
-fn sweeper(stack: &Stack) -> meeting_hooks::sweep::SweepService<DynamoEventStore, SqsJobQueue> {
+/// The sweeper over the same tables and queue (the integration suite's own wiring).
+fn sweeper(
+    stack: &Stack,
+    extra: &[(&str, &str)],
+) -> meeting_hooks::sweep::SweepService<DynamoEventStore, SqsJobQueue, DynamoCopyStore> {
+    sweeper_with(
+        stack,
+        extra,
+        SqsJobQueue::new(emulator().sqs(), &stack.queue_url),
+    )
+}
+
+/// [`sweeper`] sending to `queue`.
+fn sweeper_with<Q: JobQueue>(
+    stack: &Stack,
+    extra: &[(&str, &str)],
+    queue: Q,
+) -> meeting_hooks::sweep::SweepService<DynamoEventStore, Q, DynamoCopyStore> {
     let emu = emulator();
     let env: HashMap<String, String> = [
         ("EVENTS_TABLE", stack.table.as_str()),
+        ("COPIES_TABLE", stack.copies.as_str()),
         ("JOBS_QUEUE_URL", stack.queue_url.as_str()),
         ("ENQUEUE_LEASE_SECONDS", "30"),
     ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .iter()
+    .chain(extra)
+    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
     .collect();
     let config = meeting_hooks::sweep::SweepConfig::from_env(&env).expect("config");
     meeting_hooks::sweep::SweepService::new(
         DynamoEventStore::new(emu.dynamodb(), &stack.table),
-        SqsJobQueue::new(emu.sqs(), &stack.queue_url),
+        queue,
+        DynamoCopyStore::new(emu.dynamodb(), &stack.copies),
         &config,
     )
 }
@@ -467,7 +489,7 @@ async fn a_crash_between_write_and_send_with_no_retry_is_swept_after_the_lease()
     )
     .await;
     assert!(cut.is_err(), "the crashed delivery never answered");
-    let sweeper = sweeper(&stack);
+    let sweeper = sweeper(&stack, &[]);
     // Inside the lease the writer may still send: the sweeper leaves it alone.
     let early = sweeper.sweep(start + 1_000).await.expect("sweep");
     assert_eq!((early.examined, early.enqueued), (0, 0));
@@ -493,6 +515,84 @@ async fn a_crash_between_write_and_send_with_no_retry_is_swept_after_the_lease()
         0
     );
     assert!(stack.jobs().await.is_empty(), "still exactly one job");
+}
+
+/// The queue refuses every send (SQS down for hours).
+struct RefusingQueue;
+
+impl JobQueue for RefusingQueue {
+    async fn enqueue(&self, _: &CopyJob) -> Result<(), QueueError> {
+        Err(QueueError {
+            source: "queue down".into(),
+        })
+    }
+}
+
+#[tokio::test]
+async fn an_unsent_job_whose_link_dies_soon_is_flagged_at_risk_in_the_copies_table_once() {
+    let stack = Stack::new().await;
+    let body = catalogue::example("RECORDING_UPLOADED").body;
+    let crashed = stack.service_with_queue(&[("ENQUEUE_LEASE_SECONDS", "30")], HangingQueue);
+    let start = now_ms();
+    let cut = tokio::time::timeout(
+        Duration::from_secs(5),
+        crashed.handle(
+            "jaas",
+            &::http::Method::POST,
+            signed(&body).headers(),
+            body.as_bytes(),
+            start,
+        ),
+    )
+    .await;
+    assert!(cut.is_err(), "the crashed delivery never answered");
+    // A window wider than any link's life: whatever the sample's link has left, it is inside.
+    let emu = emulator();
+    let wide = [("LINK_AT_RISK_SECONDS", "3153600000")];
+    let down = sweeper_with(&stack, &wide, RefusingQueue);
+    let err = down.sweep(start + 31_000).await.expect_err("queue down");
+    assert!(err.to_string().contains("sending"), "{err}");
+    let copies = emu.scan(&stack.copies).await;
+    assert_eq!(copies.len(), 1, "{copies:?}");
+    let c = &copies[0];
+    let text = |k: &str| c.get(k).and_then(|v| v.as_s().ok()).cloned();
+    assert!(c.contains_key(schema::copy_attr::AT_RISK_AT));
+    assert_eq!(
+        text(schema::copy_attr::AT_RISK_CAUSE).as_deref(),
+        Some("link_expiring")
+    );
+    assert_eq!(text(schema::copy_attr::STATE).as_deref(), Some("pending"));
+    let about = text(schema::copy_attr::ABOUT).expect("about");
+    assert!(about.contains("\"provider\":\"jaas\""), "{about}");
+    let reason = text(schema::copy_attr::AT_RISK_REASON).expect("reason");
+    assert!(!reason.contains("http"), "never a link: {reason}");
+
+    // Once per job: the queue is back, the job is sent, and nothing is flagged again.
+    let back = sweeper(&stack, &wide);
+    let report = back.sweep(start + 62_000).await.expect("sweep");
+    assert_eq!((report.enqueued, report.at_risk), (1, 0));
+    assert_eq!(
+        emu.scan(&stack.copies).await,
+        copies,
+        "the flag is unchanged"
+    );
+    // The flagged item is pending: the copier claims it like any other.
+    let job = stack.jobs().await.pop().expect("sent");
+    let store = DynamoCopyStore::new(emu.dynamodb(), &stack.copies);
+    let claim = meeting_hooks::copier::ports::CopyStateStore::claim(
+        &store,
+        &job.job_id,
+        "copier-1",
+        now_ms(),
+        now_ms() + 60_000,
+        0,
+    )
+    .await
+    .expect("claim");
+    assert!(
+        matches!(claim, meeting_hooks::copier::state::Claim::Claimed { .. }),
+        "{claim:?}"
+    );
 }
 
 #[tokio::test]

@@ -570,6 +570,7 @@ fn routes_and_environment_follow_the_functions_contract() {
                 "JOBS_QUEUE_URL",
                 "COPY_RETRY_BASE_SECONDS",
                 "COPY_RETRY_MAX_SECONDS",
+                "LINK_AT_RISK_SECONDS",
             ],
         ),
         (
@@ -580,6 +581,8 @@ fn routes_and_environment_follow_the_functions_contract() {
                 "JOBS_QUEUE_URL",
                 "ENQUEUE_LEASE_SECONDS",
                 "SWEEP_MAX_JOBS",
+                "COPIES_TABLE",
+                "LINK_AT_RISK_SECONDS",
             ],
         ),
         // Every other provider's route goes to the same function.
@@ -926,6 +929,8 @@ fn each_function_has_exactly_the_permissions_it_needs() {
                 )
             ),
             ("dynamodb:UpdateItem", "GetAtt:EventsTable.Arn"),
+            // The at-risk flag of a job found unsent with its link dying.
+            ("dynamodb:UpdateItem", "GetAtt:CopiesTable.Arn"),
             ("sqs:SendMessage", "GetAtt:JobsQueue.Arn"),
         ])
     );
@@ -1404,4 +1409,176 @@ fn meeting_events_read_the_tables_streams_and_lose_nothing() {
     ] {
         assert!(env.contains(var), "{var}");
     }
+}
+
+/// Whether `record` matches an event-source-mapping filter `pattern` (the subset of Lambda's
+/// filter syntax the template uses: nested keys, value lists, `{"exists": bool}`).
+fn filter_matches(pattern: &serde_json::Value, record: &serde_json::Value) -> bool {
+    use serde_json::Value as J;
+    match pattern {
+        J::Object(keys) => keys
+            .iter()
+            .all(|(k, p)| filter_matches(p, record.get(k).unwrap_or(&J::Null))),
+        J::Array(options) => options.iter().any(|o| match o.get("exists") {
+            Some(exists) => exists.as_bool() == Some(!record.is_null()),
+            None => record == o,
+        }),
+        _ => false,
+    }
+}
+
+/// A stream record as Lambda delivers it, from `table`.
+fn stream_record(
+    table: &str,
+    name: &str,
+    new: serde_json::Value,
+    old: Option<serde_json::Value>,
+) -> serde_json::Value {
+    let mut d = serde_json::json!({"NewImage": new, "SequenceNumber": "1",
+        "ApproximateCreationDateTime": 1_700_000_000.0});
+    if let Some(old) = old {
+        d["OldImage"] = old;
+    }
+    serde_json::json!({"eventName": name, "dynamodb": d,
+        "eventSourceARN": format!("arn:aws:dynamodb:us-east-1:1:table/{table}/stream/x")})
+}
+
+#[test]
+fn the_stream_filters_pass_every_change_the_publisher_turns_into_an_event() {
+    use serde_json::json;
+    let f = function("meeting-events");
+    let mut filters: BTreeMap<String, Vec<serde_json::Value>> = BTreeMap::new();
+    for e in f["Properties"]["Events"]
+        .as_mapping()
+        .expect("events")
+        .values()
+    {
+        let p = &e["Properties"];
+        let table = describe(&p["Stream"]);
+        for filter in p["FilterCriteria"]["Filters"]
+            .as_sequence()
+            .expect("filters")
+        {
+            let pattern = filter["Pattern"].as_str().expect("pattern");
+            filters
+                .entry(table.clone())
+                .or_default()
+                .push(serde_json::from_str(pattern).expect("pattern is JSON"));
+        }
+    }
+    let passes = |table: &str, record: &serde_json::Value| {
+        filters[&format!("GetAtt:{table}.StreamArn")]
+            .iter()
+            .any(|p| filter_matches(p, record))
+    };
+    let env: std::collections::HashMap<String, String> = [
+        ("RECORDINGS_BUCKET", "b"),
+        ("EVENTS_TABLE", "events"),
+        ("COPIES_TABLE", "copies"),
+        ("EVENT_BUS_NAME", "bus"),
+        ("MEETING_EVENTS_DLQ_URL", "dlq"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
+    let config =
+        meeting_hooks::aws::meeting_events::MeetingEventsConfig::from_env(&env).expect("config");
+    let published = |record: &serde_json::Value| {
+        let r = meeting_hooks::aws::meeting_events::stream_record(record, &config);
+        meeting_hooks::meeting_events::events_of(&r.change, "b").len()
+    };
+    let about = json!({"S": r#"{"provider":"jaas","kind":"recording"}"#});
+    let item = |state: &str, flagged: bool| {
+        let mut i = json!({"jobId": {"S": "k/recording"}, "state": {"S": state},
+            "about": about, "updatedAt": {"N": "5"}});
+        if state == "copied" {
+            i["objectKey"] = json!({"S": "a/b.mp4"});
+            i["sha256"] = json!({"S": "ab".repeat(32)});
+            i["bytes"] = json!({"N": "3"});
+        }
+        if state == "failed" {
+            i["permanent"] = json!({"BOOL": true});
+        }
+        if flagged {
+            i["atRiskAt"] = json!({"N": "7"});
+            i["atRiskCause"] = json!({"S": "link_expiring"});
+            i["linkExpiresAt"] = json!({"N": "9"});
+        }
+        i
+    };
+    // (record, publishes an event)
+    let copies = [
+        (
+            stream_record(
+                "copies",
+                "MODIFY",
+                item("copied", false),
+                Some(item("copying", false)),
+            ),
+            true,
+        ),
+        (
+            stream_record(
+                "copies",
+                "MODIFY",
+                item("failed", false),
+                Some(item("copying", false)),
+            ),
+            true,
+        ),
+        // The sweeper's flag on a job the copier never saw (a new item).
+        (
+            stream_record("copies", "INSERT", item("pending", true), None),
+            true,
+        ),
+        // The copier's flag on a job it hands back.
+        (
+            stream_record(
+                "copies",
+                "MODIFY",
+                item("pending", true),
+                Some(item("copying", false)),
+            ),
+            true,
+        ),
+        // A claim of a flagged job: it passes, the publisher sees nothing new.
+        (
+            stream_record(
+                "copies",
+                "MODIFY",
+                item("copying", true),
+                Some(item("pending", true)),
+            ),
+            false,
+        ),
+        // Progress of a copy: filtered out.
+        (
+            stream_record(
+                "copies",
+                "MODIFY",
+                item("copying", false),
+                Some(item("copying", false)),
+            ),
+            false,
+        ),
+    ];
+    for (record, publishes) in &copies {
+        assert_eq!(published(record) > 0, *publishes, "{record}");
+        if *publishes {
+            assert!(passes("CopiesTable", record), "filtered out: {record}");
+        }
+    }
+    assert!(
+        !passes("CopiesTable", &copies[5].0),
+        "progress is filtered out"
+    );
+    let event = json!({"pk": {"S": "k1"}});
+    assert!(passes(
+        "EventsTable",
+        &stream_record("events", "INSERT", event.clone(), None)
+    ));
+    assert!(!passes(
+        "EventsTable",
+        &stream_record("events", "MODIFY", event, None)
+    ));
 }

@@ -9,10 +9,11 @@ use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
 
-use crate::copier::ports::{CopyStateStore, StateError};
+use crate::copier::ports::{AtRiskFlags, CopyStateStore, StateError};
 use crate::copier::state::{
     Checkpoint, Claim, ClaimDecision, CopyResult, CopyStatus, UploadProgress, claim_decision,
 };
+use crate::jobs::AtRisk;
 use crate::schema::copy_attr as a;
 
 const PENDING: &str = "pending";
@@ -500,6 +501,52 @@ impl CopyStateStore for DynamoCopyStore {
                 lease_lost: true, ..
             }) => Ok(()),
             other => other,
+        }
+    }
+}
+
+impl AtRiskFlags for DynamoCopyStore {
+    /// One conditional write: the flag, unless the job is flagged or copied already. A job
+    /// the copier never saw gets its item here, `pending`, which any copier may claim.
+    async fn flag_at_risk(&self, flag: &AtRisk) -> Result<bool, StateError> {
+        let expires_at_secs = (flag.link_expires_at_ms / 1000)
+            .saturating_add(crate::copier::service::STATE_RETENTION_AFTER_LINK_SECS);
+        let out = self
+            .update(&flag.job_id)
+            .update_expression(
+                "SET #atRisk = :now, #cause = :cause, #riskReason = :reason, \
+                 #linkExp = :linkExp, #about = if_not_exists(#about, :about), \
+                 #state = if_not_exists(#state, :pending), \
+                 #created = if_not_exists(#created, :now), #exp = if_not_exists(#exp, :exp)",
+            )
+            .condition_expression(
+                "attribute_not_exists(#atRisk) AND (attribute_not_exists(#state) OR #state <> :copied)",
+            )
+            .expression_attribute_names("#atRisk", a::AT_RISK_AT)
+            .expression_attribute_names("#cause", a::AT_RISK_CAUSE)
+            .expression_attribute_names("#riskReason", a::AT_RISK_REASON)
+            .expression_attribute_names("#linkExp", a::LINK_EXPIRES_AT)
+            .expression_attribute_names("#about", a::ABOUT)
+            .expression_attribute_names("#state", a::STATE)
+            .expression_attribute_names("#created", a::CREATED_AT)
+            .expression_attribute_names("#exp", a::EXPIRES_AT)
+            .expression_attribute_values(":now", n(flag.at_ms))
+            .expression_attribute_values(":cause", s(flag.cause.as_str()))
+            .expression_attribute_values(":reason", s(&flag.reason))
+            .expression_attribute_values(":linkExp", n(flag.link_expires_at_ms))
+            .expression_attribute_values(":about", s(flag.about.to_json()))
+            .expression_attribute_values(":pending", s(PENDING))
+            .expression_attribute_values(":copied", s(COPIED))
+            .expression_attribute_values(":exp", n(expires_at_secs))
+            .send()
+            .await;
+        match owned("UpdateItem(at risk)", out) {
+            Ok(()) => Ok(true),
+            // Flagged before, or copied: nothing to add.
+            Err(StateError {
+                lease_lost: true, ..
+            }) => Ok(false),
+            Err(e) => Err(e),
         }
     }
 }

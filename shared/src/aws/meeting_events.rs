@@ -12,10 +12,10 @@ use serde_json::{Value, json};
 
 use super::read::{number, text};
 use crate::config::{self, ConfigError, Env};
-use crate::jobs::FileAbout;
+use crate::jobs::{FileAbout, RiskCause};
 use crate::meeting_events::{
     BusError, Change, CopyChange, DeadLetters, EventBus, MeetingEvent, Outcome, PublishConfig,
-    Publisher, PutFailure, SOURCE, StreamRecord,
+    Publisher, PutFailure, RiskFlag, SOURCE, StreamRecord,
 };
 use crate::schema::copy_attr as c;
 
@@ -227,7 +227,22 @@ fn copy_change(new: &Item, old: Option<&Item>) -> CopyChange {
             .unwrap_or(0),
         // A value of the wrong shape costs the event's context, never the event.
         about: text(new, c::ABOUT).and_then(|a| serde_json::from_str::<FileAbout>(&a).ok()),
+        at_risk: risk_flag(new),
+        was_at_risk: old.is_some_and(|o| risk_flag(o).is_some()),
     }
+}
+
+/// The at-risk flag of a copies-table image (`aws::copies` writes it once per job).
+fn risk_flag(item: &Item) -> Option<RiskFlag> {
+    Some(RiskFlag {
+        at_ms: number(item, c::AT_RISK_AT)?,
+        // An unknown cause (a newer writer) still says the copy is at risk.
+        cause: text(item, c::AT_RISK_CAUSE)
+            .and_then(|t| RiskCause::parse(&t))
+            .unwrap_or(RiskCause::LinkExpiring),
+        reason: text(item, c::AT_RISK_REASON),
+        link_expires_at_ms: number(item, c::LINK_EXPIRES_AT),
+    })
 }
 
 /// Which table a stream record comes from, by its `eventSourceARN`

@@ -26,8 +26,8 @@ use crate::uploads::{UploadService, UploadsConfig};
 pub type Ingest = IngestService<DynamoEventStore, SqsJobQueue, S3BlobStore>;
 /// settings-provisioning over DynamoDB.
 pub type Settings = SettingsService<DynamoSettingsStore>;
-/// event-sweeper over DynamoDB (the pending-job index) and SQS.
-pub type Sweeper = SweepService<DynamoEventStore, SqsJobQueue>;
+/// event-sweeper over DynamoDB (the pending-job index, the copies' at-risk flags) and SQS.
+pub type Sweeper = SweepService<DynamoEventStore, SqsJobQueue, DynamoCopyStore>;
 /// recording-copier over DynamoDB, S3 and the SSRF-checked HTTP origin, fed from SQS.
 pub type Copier = JobHandler<DynamoCopyStore, S3MultipartSink, HttpOrigin, SqsJobQueue>;
 
@@ -96,6 +96,7 @@ pub fn sweeper(sdk: &SdkConfig, env: &impl Env) -> Result<(Sweeper, SweepConfig)
     let service = SweepService::new(
         DynamoEventStore::new(super::dynamodb(sdk), &config.events_table),
         SqsJobQueue::new(super::sqs(sdk), &config.jobs_queue_url),
+        DynamoCopyStore::new(super::dynamodb(sdk), &config.copies_table),
         &config,
     );
     Ok((service, config))

@@ -20,15 +20,15 @@ use sha2::{Digest, Sha256};
 use super::layout::ObjectMeta;
 use super::parts::S3_MIN_PART;
 use super::ports::{
-    BodyStream, ContentRange, CopyStateStore, MultipartSink, Origin, OriginError, OriginResponse,
-    SinkError, StateError,
+    AtRiskFlags, BodyStream, ContentRange, CopyStateStore, MultipartSink, Origin, OriginError,
+    OriginResponse, SinkError, StateError,
 };
 use super::state::{
     Checkpoint, Claim, ClaimDecision, CopyResult, CopyStatus, ListedPart, PartRecord,
     UploadProgress, claim_decision,
 };
 use crate::facts::{ProviderObject, ResolveError, ResolvedLink, SourceResolver};
-use crate::jobs::Link;
+use crate::jobs::{AtRisk, Link};
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
@@ -65,6 +65,8 @@ pub(crate) struct Record {
 #[derive(Debug, Default)]
 pub(crate) struct MemStore {
     records: Mutex<HashMap<String, Record>>,
+    /// What [`AtRiskFlags`] recorded, per job (the table keeps it beside the state).
+    at_risk: Mutex<HashMap<String, AtRisk>>,
     faults: Mutex<HashMap<&'static str, u32>>,
 }
 
@@ -75,6 +77,10 @@ impl MemStore {
 
     pub(crate) fn status(&self, job_id: &str) -> Option<CopyStatus> {
         self.record(job_id).map(|r| r.status)
+    }
+
+    pub(crate) fn at_risk(&self, job_id: &str) -> Option<AtRisk> {
+        lock(&self.at_risk).get(job_id).cloned()
     }
 
     /// Makes the next `times` calls of `operation` (a method name, e.g. `"mark_copied"`) fail
@@ -121,6 +127,26 @@ impl MemStore {
 fn renew(r: &mut Record, until: i64) {
     if let CopyStatus::Copying { lease_until_ms, .. } = &mut r.status {
         *lease_until_ms = until;
+    }
+}
+
+impl AtRiskFlags for &MemStore {
+    async fn flag_at_risk(&self, flag: &AtRisk) -> Result<bool, StateError> {
+        self.injected("flag_at_risk")?;
+        // Checked and written under the records' lock, as the table's condition is one write.
+        let records = lock(&self.records);
+        if records
+            .get(&flag.job_id)
+            .is_some_and(|r| r.status == CopyStatus::Copied)
+        {
+            return Ok(false);
+        }
+        let mut flags = lock(&self.at_risk);
+        if flags.contains_key(&flag.job_id) {
+            return Ok(false);
+        }
+        flags.insert(flag.job_id.clone(), flag.clone());
+        Ok(true)
     }
 }
 

@@ -51,6 +51,8 @@ pub struct CopierConfig {
     pub max_redirects: u8,
     pub max_attempts: Option<u32>,
     pub inline_retries: u32,
+    /// `LINK_AT_RISK_SECONDS` ([`crate::jobs::at_risk_window`]).
+    pub at_risk_window: Duration,
     pub connect_timeout: Duration,
     pub read_timeout: Duration,
 }
@@ -199,6 +201,7 @@ impl CopierConfig {
             max_redirects,
             max_attempts,
             inline_retries,
+            at_risk_window: crate::jobs::at_risk_window(env)?,
             connect_timeout: Duration::from_secs(connect.max(1)),
             read_timeout: Duration::from_secs(read.max(1)),
         })
@@ -211,6 +214,7 @@ impl CopierConfig {
             lease: self.lease,
             max_attempts: self.max_attempts,
             inline_retries: self.inline_retries,
+            at_risk_window: self.at_risk_window,
         }
     }
 

@@ -12,6 +12,8 @@ use futures::Stream;
 
 use super::layout::ObjectMeta;
 use super::policy::Refusal;
+use crate::jobs::AtRisk;
+
 use super::state::{Checkpoint, Claim, CopyResult, ListedPart, PartRecord, UploadProgress};
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -111,6 +113,12 @@ pub trait CopyStateStore: Send + Sync {
         now_ms: i64,
         expires_at_secs: i64,
     ) -> impl Future<Output = Result<(), StateError>> + Send;
+}
+
+/// Records that a copy is at risk of being lost ([`AtRisk`]): once per job, never for a job
+/// already copied. `Ok(true)` when this call flagged it.
+pub trait AtRiskFlags: Send + Sync {
+    fn flag_at_risk(&self, flag: &AtRisk) -> impl Future<Output = Result<bool, StateError>> + Send;
 }
 
 /// An object-store failure. `no_such_upload` marks an upload that no longer exists

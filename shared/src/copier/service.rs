@@ -20,20 +20,18 @@ use sha2::{Digest, Sha256};
 use tokio::time::{Instant, timeout_at};
 use tracing::{error, info, warn};
 
-use crate::jobs::FileAbout;
-
 use super::layout::{self, ObjectMeta};
 use super::parts::PartPlan;
 use super::ports::{
-    BoxError, CopyStateStore, MultipartSink, Origin, OriginError, OriginResponse, SinkError,
-    StateError,
+    AtRiskFlags, BoxError, CopyStateStore, MultipartSink, Origin, OriginError, OriginResponse,
+    SinkError, StateError,
 };
 use super::screenshots;
 use super::state::{
     Checkpoint, Claim, CopyResult, PartRecord, UploadProgress, contiguous_after, resumable_prefix,
 };
 use crate::facts::{FileSource, NoObjects, SourceResolver};
-use crate::jobs::{CopyJob, FileKind};
+use crate::jobs::{AtRisk, CopyJob, FileAbout, FileKind, RiskCause};
 use crate::metrics;
 use crate::respond::now_ms;
 
@@ -169,6 +167,9 @@ pub struct CopySettings {
     /// Retryable failures of a file copy retried within the invocation (resuming from the last
     /// checkpointed part, after [`inline_backoff`]) before the attempt ends.
     pub inline_retries: u32,
+    /// A job handed back uncopied with less than this left on its link is flagged at risk
+    /// ([`crate::jobs::AtRisk`]; `LINK_AT_RISK_SECONDS`).
+    pub at_risk_window: Duration,
 }
 
 /// Beyond twice a declared file size, this much more is still accepted (see `byte_limit`).
@@ -273,7 +274,7 @@ fn restore_hasher(state: &[u8]) -> Option<Sha256> {
     Sha256::deserialize(&array).ok()
 }
 
-impl<S: CopyStateStore, K: MultipartSink, O: Origin> CopyService<S, K, O> {
+impl<S: CopyStateStore + AtRiskFlags, K: MultipartSink, O: Origin> CopyService<S, K, O> {
     pub fn new(store: S, sink: K, origin: O, settings: CopySettings) -> Self {
         Self {
             store,
@@ -576,7 +577,33 @@ impl<S: CopyStateStore, K: MultipartSink, O: Origin> CopyService<S, K, O> {
         } else if let Err(e) = self.store.release(&job.job_id, &attempt.owner).await {
             warn!(job_id = %job.job_id, error = %super::error_chain(&e), "could not release the lease; it will run out");
         }
+        if failure.class != FailureClass::Permanent {
+            self.flag_if_at_risk(job, &failure.reason, exhausted).await;
+        }
         failure
+    }
+
+    /// A job handed back uncopied is at risk when the copier gave up retrying it, or when its
+    /// link dies within the window: flagged once, for the meeting events' `RecordingAtRisk`.
+    /// A flag that cannot be written now is written by the next hand-back.
+    async fn flag_if_at_risk(&self, job: &CopyJob, reason: &str, exhausted: bool) {
+        let now = now_ms();
+        let flag = if exhausted {
+            Some(AtRisk::new(job, RiskCause::RetriesExhausted, reason, now))
+        } else {
+            AtRisk::link_expiring(job, reason, now, self.settings.at_risk_window)
+        };
+        let Some(flag) = flag else { return };
+        match self.store.flag_at_risk(&flag).await {
+            Ok(true) => {
+                warn!(job_id = %job.job_id, cause = flag.cause.as_str(), link_seconds_left = (job.link_expires_at - now) / 1000, "copy at risk");
+                metrics::count("CopiesAtRisk", 1.0);
+            }
+            Ok(false) => {}
+            Err(e) => {
+                warn!(job_id = %job.job_id, error = %super::error_chain(&e), "could not flag the copy at risk")
+            }
+        }
     }
 
     async fn fetch(

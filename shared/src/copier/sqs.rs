@@ -31,7 +31,7 @@ use tokio::time::Instant;
 use tracing::{error, info, warn};
 
 use super::error_chain;
-use super::ports::{CopyStateStore, MultipartSink, Origin, Requeue};
+use super::ports::{AtRiskFlags, CopyStateStore, MultipartSink, Origin, Requeue};
 use super::service::{Attempt, CopyService, Done, FailureClass};
 use crate::jobs::{JobDecodeError, decode_job};
 use crate::metrics;
@@ -174,7 +174,7 @@ pub async fn handle_batch<S, K, O, Q>(
     invocation: &Invocation,
 ) -> SqsBatchResponse
 where
-    S: CopyStateStore,
+    S: CopyStateStore + AtRiskFlags,
     K: MultipartSink,
     O: Origin,
     Q: Requeue,
@@ -271,7 +271,7 @@ async fn with_heartbeat<S, K, O, Q, T>(
     work: impl Future<Output = T>,
 ) -> T
 where
-    S: CopyStateStore,
+    S: CopyStateStore + AtRiskFlags,
     K: MultipartSink,
     O: Origin,
     Q: Requeue,
@@ -317,7 +317,7 @@ async fn handle_record<S, K, O, Q>(
     invocation: &Invocation,
 ) -> Disposition
 where
-    S: CopyStateStore,
+    S: CopyStateStore + AtRiskFlags,
     K: MultipartSink,
     O: Origin,
     Q: Requeue,

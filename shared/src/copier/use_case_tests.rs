@@ -17,7 +17,7 @@ use crate::copier::ports::{CopyStateStore, StateError};
 use crate::copier::service::{Attempt, CopyFailure, CopyService, CopySettings, Done, FailureClass};
 use crate::copier::state::{Checkpoint, CopyResult, CopyStatus};
 use crate::facts::{FileSource, ProviderObject};
-use crate::jobs::{CopyJob, FileKind, FileMeta, JOB_VERSION, Link, SourceEvent};
+use crate::jobs::{CopyJob, FileKind, FileMeta, JOB_VERSION, Link, RiskCause, SourceEvent};
 use crate::respond::now_ms;
 
 const PART: u64 = 5 * MIB;
@@ -48,6 +48,7 @@ fn settings(inline_retries: u32) -> CopySettings {
         lease: Duration::from_secs(60),
         max_attempts: None,
         inline_retries,
+        at_risk_window: Duration::from_secs(crate::jobs::DEFAULT_AT_RISK_SECS),
     }
 }
 
@@ -624,4 +625,80 @@ async fn an_expired_link_fails_for_good_without_a_request() {
     );
     assert!(failure.reason.contains("expired"), "{}", failure.reason);
     assert!(mem.origin.seen().is_empty());
+    // Failed for good: its state says so (`copy_failed`), no at-risk flag besides.
+    assert!(mem.store.at_risk(&job.job_id).is_none());
+}
+
+const HOUR_MS: i64 = 3_600_000;
+
+#[tokio::test]
+async fn a_job_handed_back_with_its_link_dying_soon_is_flagged_at_risk_once() {
+    let mem = Mem::default();
+    mem.origin.serve(
+        LINK,
+        Served::file(data(1000, 15)).then([Fault::Status(503); 3]),
+    );
+    let service = mem.service(settings(0));
+    // Twelve hours left: handed back, not at risk.
+    let early = CopyJob {
+        link_expires_at: now_ms() + 12 * HOUR_MS,
+        ..job(LINK)
+    };
+    expect_failure(
+        service.process(&early, &attempt()).await,
+        FailureClass::Retryable,
+    );
+    assert!(mem.store.at_risk(&early.job_id).is_none());
+
+    // One hour left (inside the 6 h window): flagged, once. The first flag write fails (a
+    // store outage): the next hand-back writes it.
+    let late = job(LINK);
+    mem.store.fail("flag_at_risk", 1);
+    expect_failure(
+        service.process(&late, &attempt()).await,
+        FailureClass::Retryable,
+    );
+    assert!(
+        mem.store.at_risk(&late.job_id).is_none(),
+        "the write failed"
+    );
+    expect_failure(
+        service.process(&late, &attempt()).await,
+        FailureClass::Retryable,
+    );
+    let flag = mem.store.at_risk(&late.job_id).expect("flagged");
+    assert_eq!(flag.cause, RiskCause::LinkExpiring);
+    assert_eq!(flag.link_expires_at_ms, late.link_expires_at);
+    assert!(flag.reason.contains("503"), "{}", flag.reason);
+    assert!(!flag.reason.contains("secret"), "{}", flag.reason);
+    assert_eq!(flag.about.session_id.as_deref(), Some("session-1"));
+    assert_eq!(mem.store.status(&late.job_id), Some(CopyStatus::Pending));
+
+    // The copy then succeeds: the flag stays what it was (one event per job).
+    copied(service.process(&late, &attempt()).await);
+    assert_eq!(mem.store.at_risk(&late.job_id), Some(flag));
+}
+
+#[tokio::test]
+async fn a_job_the_copier_gives_up_retrying_is_flagged_whatever_its_link_has_left() {
+    let mem = Mem::default();
+    mem.origin.serve(
+        LINK,
+        Served::file(data(1000, 16)).then([Fault::Status(503)]),
+    );
+    let job = CopyJob {
+        link_expires_at: now_ms() + 20 * HOUR_MS,
+        ..job(LINK)
+    };
+    let service = mem.service(CopySettings {
+        max_attempts: Some(1),
+        ..settings(0)
+    });
+    expect_failure(
+        service.process(&job, &attempt()).await,
+        FailureClass::Retryable,
+    );
+    let flag = mem.store.at_risk(&job.job_id).expect("flagged");
+    assert_eq!(flag.cause, RiskCause::RetriesExhausted);
+    assert!(flag.reason.contains("retries exhausted"), "{}", flag.reason);
 }

@@ -22,7 +22,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::facts::Presence;
-use crate::jobs::FileAbout;
+use crate::jobs::{FileAbout, RiskCause};
 use crate::read::model::{CopyView, StoredEvent};
 use crate::time::iso;
 
@@ -72,6 +72,20 @@ pub struct CopyChange {
     /// When the copy finished or failed, Unix ms.
     pub at_ms: i64,
     pub about: Option<FileAbout>,
+    /// The at-risk flag the new image carries ([`crate::jobs::AtRisk`]), if any.
+    pub at_risk: Option<RiskFlag>,
+    /// Whether the old image carried one already (then it is not news).
+    pub was_at_risk: bool,
+}
+
+/// A copy's at-risk flag as its item shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RiskFlag {
+    pub cause: RiskCause,
+    pub reason: Option<String>,
+    /// When it was flagged, Unix ms.
+    pub at_ms: i64,
+    pub link_expires_at_ms: Option<i64>,
 }
 
 /// A change of one of the tables, as its stream carries it.
@@ -95,7 +109,7 @@ pub fn stable_id(detail_type: &str, key: &str) -> String {
 pub fn events_of(change: &Change, bucket: &str) -> Vec<MeetingEvent> {
     match change {
         Change::EventStored(event) => from_event(event).into_iter().collect(),
-        Change::CopyChanged(copy) => from_copy(copy, bucket).into_iter().collect(),
+        Change::CopyChanged(copy) => from_copy(copy, bucket),
         Change::Other => Vec::new(),
     }
 }
@@ -163,16 +177,46 @@ fn from_event(e: &StoredEvent) -> Option<MeetingEvent> {
     })
 }
 
-fn from_copy(c: &CopyChange, bucket: &str) -> Option<MeetingEvent> {
-    if c.old_state.as_deref() == Some(c.copy.state.as_str()) {
-        return None;
+/// What a copy state's change means: a new state (`copied`, failed for good), and a new
+/// at-risk flag. One write never makes both, but nothing depends on that.
+fn from_copy(c: &CopyChange, bucket: &str) -> Vec<MeetingEvent> {
+    let mut out = Vec::new();
+    if c.old_state.as_deref() != Some(c.copy.state.as_str()) {
+        match c.copy.state.as_str() {
+            "copied" => out.push(copied(c, bucket)),
+            "failed" if c.copy.permanent => out.push(at_risk(
+                c,
+                stable_id(RECORDING_AT_RISK, &c.job_id),
+                c.at_ms,
+                "copy_failed",
+                c.copy.reason.as_deref(),
+                None,
+            )),
+            _ => {}
+        }
     }
-    let detail_type = match c.copy.state.as_str() {
-        "copied" => RECORDING_COPIED,
-        "failed" if c.copy.permanent => RECORDING_AT_RISK,
-        _ => return None,
-    };
-    let id = stable_id(detail_type, &c.job_id);
+    if let Some(flag) = c.at_risk.as_ref().filter(|_| !c.was_at_risk) {
+        // Its own id: the same job may also fail for good later, which is another fact.
+        out.push(at_risk(
+            c,
+            stable_id(RECORDING_AT_RISK, &format!("{}\nflagged", c.job_id)),
+            flag.at_ms,
+            flag.cause.as_str(),
+            flag.reason.as_deref(),
+            flag.link_expires_at_ms,
+        ));
+    }
+    out
+}
+
+/// The fields every copy event has.
+fn copy_event(
+    c: &CopyChange,
+    id: String,
+    detail_type: &'static str,
+    at_ms: i64,
+    more: Value,
+) -> MeetingEvent {
     let about = c.about.clone().unwrap_or_default();
     let mut detail = meeting_fields(
         &id,
@@ -181,30 +225,54 @@ fn from_copy(c: &CopyChange, bucket: &str) -> Option<MeetingEvent> {
         about.room.as_deref(),
         about.room_key.as_deref(),
         about.session_id.as_deref(),
-        c.at_ms,
+        at_ms,
     );
     detail.insert("jobId".into(), json!(c.job_id));
     detail.insert("kind".into(), json!(about.kind));
     detail.insert("eventKey".into(), json!(about.event_key));
-    if detail_type == RECORDING_COPIED {
-        detail.insert(
-            "s3".into(),
-            json!({"bucket": bucket, "key": c.copy.object_key.clone().unwrap_or_default()}),
-        );
-        detail.insert("bytes".into(), json!(c.copy.bytes.unwrap_or(0)));
-        detail.insert(
-            "sha256".into(),
-            json!(c.copy.sha256.clone().unwrap_or_default()),
-        );
-        detail.insert("objects".into(), json!(c.copy.objects.unwrap_or(1)));
-    } else {
-        detail.insert("cause".into(), json!("copy_failed"));
-        detail.insert("reason".into(), json!(c.copy.reason));
+    if let Value::Object(more) = more {
+        detail.extend(more);
     }
-    Some(MeetingEvent {
+    MeetingEvent {
         id,
         detail_type,
-        time_ms: c.at_ms,
+        time_ms: at_ms,
         detail: Value::Object(detail),
-    })
+    }
+}
+
+fn copied(c: &CopyChange, bucket: &str) -> MeetingEvent {
+    copy_event(
+        c,
+        stable_id(RECORDING_COPIED, &c.job_id),
+        RECORDING_COPIED,
+        c.at_ms,
+        json!({
+            "s3": {"bucket": bucket, "key": c.copy.object_key.clone().unwrap_or_default()},
+            "bytes": c.copy.bytes.unwrap_or(0),
+            "sha256": c.copy.sha256.clone().unwrap_or_default(),
+            "objects": c.copy.objects.unwrap_or(1),
+        }),
+    )
+}
+
+fn at_risk(
+    c: &CopyChange,
+    id: String,
+    at_ms: i64,
+    cause: &str,
+    reason: Option<&str>,
+    link_expires_at_ms: Option<i64>,
+) -> MeetingEvent {
+    copy_event(
+        c,
+        id,
+        RECORDING_AT_RISK,
+        at_ms,
+        json!({
+            "cause": cause,
+            "reason": reason,
+            "linkExpiresAt": link_expires_at_ms.map(iso),
+        }),
+    )
 }

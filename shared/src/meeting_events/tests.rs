@@ -144,6 +144,8 @@ fn copied(job: &str, old: Option<&str>) -> StreamRecord {
                 tenant: None,
                 event_key: Some("k-rec".into()),
             }),
+            at_risk: None,
+            was_at_risk: false,
         })),
     }
 }
@@ -193,6 +195,63 @@ fn each_change_means_its_events_with_stable_ids() {
         events_of(&failed.change, "b").is_empty(),
         "a retryable failure is retried, not at risk yet"
     );
+}
+
+#[test]
+fn a_new_at_risk_flag_means_one_recording_at_risk_with_its_own_id() {
+    let flag = RiskFlag {
+        cause: RiskCause::LinkExpiring,
+        reason: Some("origin answered HTTP 503".into()),
+        at_ms: 2_000,
+        link_expires_at_ms: Some(3_600_000),
+    };
+    // The flag written on a pending copy (the state unchanged).
+    let mut flagged = copied("j3", Some("pending"));
+    if let Change::CopyChanged(c) = &mut flagged.change {
+        c.copy = CopyView {
+            state: "pending".into(),
+            ..CopyView::default()
+        };
+        c.at_risk = Some(flag.clone());
+    }
+    let risk = events_of(&flagged.change, "b");
+    assert_eq!(risk.len(), 1);
+    assert_eq!(risk[0].detail_type, RECORDING_AT_RISK);
+    assert_eq!(risk[0].detail["cause"], "link_expiring");
+    assert_eq!(risk[0].detail["reason"], "origin answered HTTP 503");
+    assert_eq!(risk[0].detail["linkExpiresAt"], "1970-01-01T01:00:00.000Z");
+    assert_eq!(risk[0].detail["occurredAt"], "1970-01-01T00:00:02.000Z");
+    assert_eq!(risk[0].detail["sessionId"], "mtg-1");
+    assert_eq!(risk[0].time_ms, 2_000);
+    // Redelivered: the same id. Another write of a flagged item (a claim, a checkpoint):
+    // nothing new.
+    assert_eq!(events_of(&flagged.change, "b")[0].id, risk[0].id);
+    if let Change::CopyChanged(c) = &mut flagged.change {
+        c.was_at_risk = true;
+    }
+    assert!(events_of(&flagged.change, "b").is_empty());
+
+    // The same job failing for good later is another fact, with another id; and the copy
+    // that does succeed is still published.
+    let mut failed = flagged.clone();
+    if let Change::CopyChanged(c) = &mut failed.change {
+        c.old_state = Some("copying".into());
+        c.copy.state = "failed".into();
+        c.copy.permanent = true;
+    }
+    let later = events_of(&failed.change, "b");
+    assert_eq!(later.len(), 1);
+    assert_eq!(later[0].detail["cause"], "copy_failed");
+    assert!(later[0].detail["linkExpiresAt"].is_null());
+    assert_ne!(later[0].id, risk[0].id);
+    let mut done = copied("j3", Some("copying"));
+    if let Change::CopyChanged(c) = &mut done.change {
+        c.at_risk = Some(flag);
+        c.was_at_risk = true;
+    }
+    let done = events_of(&done.change, "b");
+    assert_eq!(done.len(), 1);
+    assert_eq!(done[0].detail_type, RECORDING_COPIED);
 }
 
 #[tokio::test]
