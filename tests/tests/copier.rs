@@ -33,7 +33,7 @@ use meeting_hooks::copier::sqs::{
 use meeting_hooks::copier::state::{CopyStatus, ListedPart, PartRecord};
 use meeting_hooks::jobs::{CopyJob, FileKind, FileMeta, JOB_VERSION, Link, SourceEvent};
 use meeting_hooks::respond::now_ms;
-use meeting_hooks::schema::COPIES;
+use meeting_hooks::schema::{COPIES, copy_attr};
 use sha2::{Digest, Sha256};
 
 const PART: u64 = 5 * MIB;
@@ -406,11 +406,28 @@ async fn truncated_body_is_retried_and_resumes_with_a_range_request() {
     assert_eq!(sink.take_parts(), vec![1], "the full first part was kept");
     assert_eq!(f.status(&job).await, CopyStatus::Pending);
     assert_eq!(f.open_uploads().await, 1, "upload kept for the resume");
+    // Handed back with an hour left on its link (inside the 6 h window): flagged at risk.
+    let flagged = f.state(&job).await;
+    assert_eq!(
+        text(&flagged, copy_attr::AT_RISK_CAUSE),
+        Some("link_expiring")
+    );
+    assert_eq!(
+        flagged[copy_attr::LINK_EXPIRES_AT].as_n().ok(),
+        Some(&job.link_expires_at.to_string())
+    );
+    assert!(
+        text(&flagged, copy_attr::ABOUT).is_some_and(|a| a.contains("session-1")),
+        "the event can say what the file belongs to"
+    );
 
     service
         .process(&job, &attempt(60))
         .await
         .expect("second delivery copies");
+    // Copied: the flag stays as it was written, once.
+    let done = f.state(&job).await;
+    assert_eq!(done[copy_attr::AT_RISK_AT], flagged[copy_attr::AT_RISK_AT]);
     assert_eq!(
         sink.take_parts(),
         vec![2, 3],
@@ -696,6 +713,24 @@ async fn last_delivery_aborts_the_upload_and_marks_the_job_failed() {
         }
     ));
     assert_eq!(f.open_uploads().await, 0, "no orphaned parts");
+    // Waiting in the DLQ for a redrive: at risk, whatever its link has left.
+    let state = f.state(&job).await;
+    assert_eq!(
+        text(&state, copy_attr::AT_RISK_CAUSE),
+        Some("retries_exhausted")
+    );
+    assert!(
+        text(&state, copy_attr::AT_RISK_REASON).is_some_and(|r| r.contains("retries exhausted"))
+    );
+}
+
+fn text<'a>(
+    item: &'a HashMap<String, aws_sdk_dynamodb::types::AttributeValue>,
+    name: &str,
+) -> Option<&'a str> {
+    item.get(name)
+        .and_then(|v| v.as_s().ok())
+        .map(String::as_str)
 }
 
 async fn refused(f: &Fixture, policy: SourcePolicy, link: &str) -> String {
