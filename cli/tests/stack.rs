@@ -204,6 +204,85 @@ async fn check_jaas_tokens(info: &StackInfo, stack_file: &PathBuf) {
     assert_eq!(verified.claims["context"]["user"]["moderator"], "false");
 }
 
+/// A recording whose origin answers 503 while its link has an hour left: the local copier
+/// hands the job back and flags it, and a subscriber receives `RecordingAtRisk`
+/// (`link_expiring`) for it.
+async fn check_recording_at_risk(info: &StackInfo) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let origin = format!("http://{}", listener.local_addr().expect("addr"));
+    let server = tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let mut buf = [0u8; 4096];
+            let _ = stream.read(&mut buf).await;
+            let _ = stream
+                .write_all(b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+                .await;
+        }
+    });
+    let nonce = hooksctl::demo::nonce();
+    let session = format!("at-risk-{nonce}");
+    let now = meeting_hooks::respond::now_ms();
+    let body = serde_json::json!({
+        "idempotencyKey": format!("{nonce}-rec"),
+        "customerId": info.app_id.trim_start_matches("vpaas-magic-cookie-"),
+        "appId": info.app_id,
+        "eventType": "RECORDING_UPLOADED",
+        "sessionId": session,
+        "timestamp": now,
+        "fqn": format!("{}/at-risk-room", info.app_id),
+        "data": {
+            "preAuthenticatedLink": format!("{origin}/rec.mp4?sig=secret"),
+            "linkExpiration": now + 3_600_000,
+        },
+    })
+    .to_string();
+    let headers = [
+        ("authorization", info.authorization.clone()),
+        (
+            "x-jaas-signature",
+            meeting_hooks::jaas::signature::signature_header(
+                &info.webhook_secret,
+                now / 1000,
+                body.as_bytes(),
+            ),
+        ),
+    ];
+    let answer = hooksctl::demo::deliver(
+        &reqwest::Client::new(),
+        &info.webhook_url(),
+        "RECORDING_UPLOADED (origin down)",
+        &headers,
+        body,
+        false,
+    )
+    .await
+    .expect("delivered");
+    assert_eq!(answer.status, 200, "{}", answer.answer);
+    let published = meeting_events(info, &session, &[("RecordingAtRisk", "")], 0).await;
+    let risk = published
+        .values()
+        .find(|e| {
+            e["detail-type"] == "RecordingAtRisk" && e["detail"]["sessionId"] == session.as_str()
+        })
+        .expect("at risk");
+    assert_eq!(risk["detail"]["cause"], "link_expiring", "{risk}");
+    assert_eq!(
+        risk["detail"]["linkExpiresAt"],
+        meeting_hooks::time::iso(now + 3_600_000)
+    );
+    assert!(
+        risk["detail"]["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("503")),
+        "{risk}"
+    );
+    assert!(!risk.to_string().contains("sig=secret"), "never the link");
+    server.abort();
+}
+
 /// The meeting events a subscriber of the local bus received for `session`, deduplicated by
 /// `detail.id` (delivery is at least once), each checked against `schemas/events/`. Waits until
 /// `want` (detail-type, participant name or "") are all there.
@@ -632,6 +711,8 @@ async fn up_demo_and_operator_commands_work_together() {
             "{e}"
         );
     }
+    check_recording_at_risk(&info).await;
+
     // The CLI calls the same use cases: sessions of the room, a presence chart, the files.
     let chart = hooksctl(
         &up.stack_file,
