@@ -374,10 +374,9 @@ impl JobQueue for HangingQueue {
     }
 }
 
-#[tokio::test]
-async fn a_crash_between_write_and_send_is_recovered_once_the_lease_runs_out() {
-    let stack = Stack::new().await;
-    let body = catalogue::example("CHAT_UPLOADED").body;
+/// A delivery of `body` that stores its event and dies before the send (the queue hangs, the
+/// caller gives up): the job is left `sending` under a 30 s lease. Returns when it started.
+async fn crash_after_store(stack: &Stack, body: &str) -> i64 {
     let crashed = stack.service_with_queue(&[("ENQUEUE_LEASE_SECONDS", "30")], HangingQueue);
     let start = now_ms();
     let cut = tokio::time::timeout(
@@ -385,13 +384,21 @@ async fn a_crash_between_write_and_send_is_recovered_once_the_lease_runs_out() {
         crashed.handle(
             "jaas",
             &::http::Method::POST,
-            signed(&body).headers(),
+            signed(body).headers(),
             body.as_bytes(),
             start,
         ),
     )
     .await;
     assert!(cut.is_err(), "the crashed delivery never answered");
+    start
+}
+
+#[tokio::test]
+async fn a_crash_between_write_and_send_is_recovered_once_the_lease_runs_out() {
+    let stack = Stack::new().await;
+    let body = catalogue::example("CHAT_UPLOADED").body;
+    let start = crash_after_store(&stack, &body).await;
     assert_eq!(events(&stack.items().await).len(), 1);
 
     let svc = stack.service(&[("ENQUEUE_LEASE_SECONDS", "30")]);
@@ -475,20 +482,7 @@ fn sweeper_with<Q: JobQueue>(
 async fn a_crash_between_write_and_send_with_no_retry_is_swept_after_the_lease() {
     let stack = Stack::new().await;
     let body = catalogue::example("RECORDING_UPLOADED").body;
-    let crashed = stack.service_with_queue(&[("ENQUEUE_LEASE_SECONDS", "30")], HangingQueue);
-    let start = now_ms();
-    let cut = tokio::time::timeout(
-        Duration::from_secs(5),
-        crashed.handle(
-            "jaas",
-            &::http::Method::POST,
-            signed(&body).headers(),
-            body.as_bytes(),
-            start,
-        ),
-    )
-    .await;
-    assert!(cut.is_err(), "the crashed delivery never answered");
+    let start = crash_after_store(&stack, &body).await;
     let sweeper = sweeper(&stack, &[]);
     // Inside the lease the writer may still send: the sweeper leaves it alone.
     let early = sweeper.sweep(start + 1_000).await.expect("sweep");
@@ -532,20 +526,7 @@ impl JobQueue for RefusingQueue {
 async fn an_unsent_job_whose_link_dies_soon_is_flagged_at_risk_in_the_copies_table_once() {
     let stack = Stack::new().await;
     let body = catalogue::example("RECORDING_UPLOADED").body;
-    let crashed = stack.service_with_queue(&[("ENQUEUE_LEASE_SECONDS", "30")], HangingQueue);
-    let start = now_ms();
-    let cut = tokio::time::timeout(
-        Duration::from_secs(5),
-        crashed.handle(
-            "jaas",
-            &::http::Method::POST,
-            signed(&body).headers(),
-            body.as_bytes(),
-            start,
-        ),
-    )
-    .await;
-    assert!(cut.is_err(), "the crashed delivery never answered");
+    let start = crash_after_store(&stack, &body).await;
     // A window wider than any link's life: whatever the sample's link has left, it is inside.
     let emu = emulator();
     let wide = [("LINK_AT_RISK_SECONDS", "3153600000")];
