@@ -21,7 +21,7 @@ use serde::Serialize;
 use tracing::{error, info, instrument, warn};
 
 use crate::config::{self, ConfigError, Env};
-use crate::copier::ports::AtRiskFlags;
+use crate::copier::ports::{AtRiskFlags, flag_at_risk};
 use crate::ingest::ports::{EventStore, JobQueue, PendingJob, PendingJobs, QueueError, StoreError};
 use crate::jobs::{AtRisk, decode_jobs};
 use crate::metrics;
@@ -209,16 +209,8 @@ impl<S: EventStore + PendingJobs, Q: JobQueue, F: AtRiskFlags> SweepService<S, Q
             let Some(flag) = AtRisk::link_expiring(job, reason, now_ms, self.at_risk_window) else {
                 continue;
             };
-            match self.flags.flag_at_risk(&flag).await {
-                Ok(true) => {
-                    warn!(job_id = %job.job_id, link_seconds_left = job.link_expires_at.saturating_sub(now_ms) / 1000, "unsent job at risk: its link dies soon");
-                    metrics::count("CopiesAtRisk", 1.0);
-                    report.at_risk = report.at_risk.saturating_add(1);
-                }
-                Ok(false) => {}
-                Err(e) => {
-                    warn!(job_id = %job.job_id, error = %crate::telemetry::chain(&e), "could not flag the job at risk")
-                }
+            if flag_at_risk(&self.flags, &flag, now_ms).await {
+                report.at_risk = report.at_risk.saturating_add(1);
             }
         }
     }

@@ -593,16 +593,8 @@ impl<S: CopyStateStore + AtRiskFlags, K: MultipartSink, O: Origin> CopyService<S
         } else {
             AtRisk::link_expiring(job, reason, now, self.settings.at_risk_window)
         };
-        let Some(flag) = flag else { return };
-        match self.store.flag_at_risk(&flag).await {
-            Ok(true) => {
-                warn!(job_id = %job.job_id, cause = flag.cause.as_str(), link_seconds_left = (job.link_expires_at - now) / 1000, "copy at risk");
-                metrics::count("CopiesAtRisk", 1.0);
-            }
-            Ok(false) => {}
-            Err(e) => {
-                warn!(job_id = %job.job_id, error = %super::error_chain(&e), "could not flag the copy at risk")
-            }
+        if let Some(flag) = flag {
+            super::ports::flag_at_risk(&self.store, &flag, now).await;
         }
     }
 
