@@ -134,6 +134,26 @@ fn meeting_fields(
     m
 }
 
+/// What names a stored event's fact: the session and the read API's fingerprint (type, time,
+/// presence, who), so the same fact stored under two keys (a provider resending it with a new
+/// id) gets one id, as the timeline marks it `duplicateOf`. Only where the fingerprint is
+/// sure to tell facts apart: a presence event names its participant, or the meeting's end.
+/// Otherwise (two anonymous participants joining in the same millisecond must stay two) the
+/// stored key.
+fn fact_key(e: &StoredEvent, detail_type: &str) -> String {
+    let named = e.participant.as_ref().is_some_and(|p| {
+        [&p.participant_id, &p.user_id]
+            .into_iter()
+            .any(|id| id.as_deref().is_some_and(|id| !id.is_empty()))
+    });
+    match &e.session_id {
+        Some(session) if named || detail_type == MEETING_ENDED => {
+            format!("{session}\u{1f}{}", crate::read::timeline::fingerprint(e))
+        }
+        _ => e.key.clone(),
+    }
+}
+
 fn from_event(e: &StoredEvent) -> Option<MeetingEvent> {
     // A stored conflict (a key that came back with other content) repeats a published fact.
     if e.conflict_of.is_some() {
@@ -145,7 +165,7 @@ fn from_event(e: &StoredEvent) -> Option<MeetingEvent> {
         Presence::SessionEnded => MEETING_ENDED,
         _ => return None,
     };
-    let id = stable_id(detail_type, &e.key);
+    let id = stable_id(detail_type, &fact_key(e, detail_type));
     let mut detail = meeting_fields(
         &id,
         &e.provider,

@@ -166,6 +166,29 @@ fn each_change_means_its_events_with_stable_ids() {
         events_of(&presence("k2", Presence::Left, 6).change, "b")[0].detail_type,
         PARTICIPANT_LEFT
     );
+    // The same fact stored under another key (a provider resending it with a new id): the
+    // same id, so a consumer deduplicating by id sees it once.
+    assert_eq!(
+        events_of(&presence("k1-resent", Presence::Joined, 5).change, "b")[0].id,
+        joined[0].id
+    );
+    // Another time, or another participant, is another fact; anonymous ones keep their keys.
+    assert_ne!(
+        events_of(&presence("k1", Presence::Joined, 6).change, "b")[0].id,
+        joined[0].id
+    );
+    let anonymous = |key: &str| {
+        let mut r = presence(key, Presence::Joined, 5);
+        if let Change::EventStored(e) = &mut r.change {
+            e.participant = Some(ParticipantFacts {
+                name: Some("Guest".into()),
+                ..ParticipantFacts::default()
+            });
+        }
+        events_of(&r.change, "b")[0].id.clone()
+    };
+    assert_ne!(anonymous("g1"), anonymous("g2"), "two guests stay two");
+    assert_eq!(anonymous("g1"), anonymous("g1"));
     let ended = events_of(&presence("k3", Presence::SessionEnded, 7).change, "b");
     assert_eq!(ended[0].detail_type, MEETING_ENDED);
     assert!(ended[0].detail.get("participant").is_none());

@@ -18,8 +18,10 @@ pub struct Entry {
     pub duplicate_of: Option<String>,
 }
 
-/// What makes two items the same fact: type, time, presence, who, and which files.
-fn fingerprint(e: &StoredEvent) -> String {
+/// What makes two items the same fact: type, time, presence, who, and which files. The
+/// meeting events derive their ids from it too, so a consumer deduplicating by id also drops
+/// the same fact stored under two keys.
+pub(crate) fn fingerprint(e: &StoredEvent) -> String {
     let who = e
         .participant
         .as_ref()
