@@ -81,6 +81,8 @@ pub async fn run_jibri(
         spool_dir: root.join("spool"),
         keep_files: false,
         part_size: 5 * 1024 * 1024,
+        // The demo's Prosody rooms are on `conference.<host>`, the default.
+        muc_domain: None,
     };
     if verbose {
         eprintln!("recording {} ({} bytes)", file.display(), recording.len());

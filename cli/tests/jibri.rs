@@ -113,6 +113,7 @@ fn config(api: &Api, root: &Path, token: &str) -> Config {
         spool_dir: root.join("spool"),
         keep_files: false,
         part_size: 5 * MIB as u64,
+        muc_domain: None,
     }
 }
 
@@ -233,6 +234,30 @@ async fn a_recording_lands_byte_for_byte_with_its_copy_state_and_event() {
         "{again:?}"
     );
     assert_recorded(&api, &key, &bytes, session).await;
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_deployment_with_its_own_muc_domain_files_recordings_under_prosodys_rooms() {
+    let api = api().await;
+    let root = temp_root();
+    let (dir, _, _) = recording(&root, "muc-1", 1000, 8);
+    let config = Config {
+        muc_domain: Some("muc.meet.example.org".into()),
+        ..config(&api, &root, TOKEN)
+    };
+    let entries = jibri::spool_recording(&dir, &config.spool_dir).expect("spool");
+    let outcome = jibri::run_entry(&entries[0], &config, &Hooks::default())
+        .await
+        .expect("upload");
+    assert!(matches!(outcome, Outcome::Uploaded { .. }), "{outcome:?}");
+    let events = emulator().scan(&api.events).await;
+    assert_eq!(events.len(), 1, "{events:?}");
+    // The key Prosody's events give the room: `room@<its MUC domain>`.
+    assert_eq!(
+        text(&events[0], "fqn"),
+        "jitsi:standup@muc.meet.example.org"
+    );
     let _ = std::fs::remove_dir_all(&root);
 }
 

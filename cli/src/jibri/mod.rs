@@ -42,6 +42,9 @@ pub struct Config {
     pub keep_files: bool,
     /// `JIBRI_PART_SIZE_MIB` (5..=5120), raised when a file would need more than 10,000 parts.
     pub part_size: u64,
+    /// `JIBRI_MUC_DOMAIN`: the deployment's MUC domain, when it is not `conference.<meeting
+    /// host>`, so that recordings are filed under the rooms Prosody's events name.
+    pub muc_domain: Option<String>,
 }
 
 /// Reads `KEY=VALUE` lines (`#` comments, optional quotes).
@@ -95,7 +98,15 @@ impl Config {
         let keep_files = get("JIBRI_KEEP_FILES").is_some_and(|v| {
             matches!(v.trim().to_ascii_lowercase().as_str(), "1" | "true" | "yes")
         });
+        let muc_domain = match get("JIBRI_MUC_DOMAIN").map(|d| d.trim().to_ascii_lowercase()) {
+            Some(d) if d.is_empty() => None,
+            Some(d) if !meeting_hooks::uploads::wire::is_muc_domain(&d) => {
+                bail!("JIBRI_MUC_DOMAIN is not a domain name")
+            }
+            other => other,
+        };
         Ok(Self {
+            muc_domain,
             upload_url: upload_url.trim().trim_end_matches('/').to_owned(),
             token: SecretString::from(token.trim().to_owned()),
             spool_dir: get("JIBRI_SPOOL_DIR")
@@ -259,4 +270,44 @@ pub fn detach(
 /// How long the upload waits between rounds within one run (a later `--retry` continues).
 pub(crate) fn backoff(round: u32) -> Duration {
     Duration::from_millis(500u64.saturating_mul(1 << round.min(5)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(pairs: &[(&str, &str)]) -> anyhow::Result<Config> {
+        let vars: std::collections::HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        Config::from_lookup(|name| vars.get(name).cloned())
+    }
+
+    #[test]
+    fn the_muc_domain_is_optional_lowercased_and_checked() {
+        let base = [
+            ("JIBRI_UPLOAD_URL", "https://api.example.org/uploads/jitsi"),
+            ("JIBRI_UPLOAD_TOKEN", "t0k3n-t0k3n-t0k3n"),
+        ];
+        assert_eq!(load(&base).expect("config").muc_domain, None);
+        let with = |d: &str| {
+            let mut pairs = base.to_vec();
+            pairs.push(("JIBRI_MUC_DOMAIN", d));
+            load(&pairs)
+        };
+        assert_eq!(
+            with(" MUC.Meet.Example.org ")
+                .expect("config")
+                .muc_domain
+                .as_deref(),
+            Some("muc.meet.example.org")
+        );
+        assert_eq!(with("").expect("config").muc_domain, None);
+        let refused = with("muc.example.org/evil").expect_err("refused");
+        assert!(
+            refused.to_string().contains("JIBRI_MUC_DOMAIN"),
+            "{refused}"
+        );
+    }
 }

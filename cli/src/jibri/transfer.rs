@@ -212,9 +212,9 @@ impl Api<'_> {
     }
 }
 
-fn request(entry: &Entry, d: &FileDigest) -> UploadRequest {
+fn request(entry: &Entry, d: &FileDigest, config: &Config) -> UploadRequest {
     UploadRequest {
-        muc_domain: None,
+        muc_domain: config.muc_domain.clone(),
         session_id: entry.session_id.clone(),
         file_name: entry.file_name.clone(),
         size: d.size,
@@ -283,7 +283,7 @@ async fn upload(
             }
         };
         let grant = match api
-            .call(&config.upload_url, &request(entry, &digest))
+            .call(&config.upload_url, &request(entry, &digest, config))
             .await?
         {
             Ok(g) => g,
@@ -341,7 +341,10 @@ async fn upload(
         if expired || grant.missing_parts as usize > grant.parts.len() {
             continue;
         }
-        match api.call(&complete_url, &request(entry, &digest)).await? {
+        match api
+            .call(&complete_url, &request(entry, &digest, config))
+            .await?
+        {
             Ok(done) if done.status == status::COMPLETED => {
                 return finish(entry, config, &done, &digest, parts_sent);
             }

@@ -162,15 +162,12 @@ impl Declared {
             },
             None => (None, None),
         };
-        if let Some(domain) = &req.muc_domain {
-            let ok = !domain.is_empty()
-                && domain.len() <= 253
-                && domain
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-');
-            if !ok {
-                return Err(bad("mucDomain is not a domain name"));
-            }
+        if req
+            .muc_domain
+            .as_deref()
+            .is_some_and(|d| !super::wire::is_muc_domain(d))
+        {
+            return Err(bad("mucDomain is not a domain name"));
         }
         let metadata_len = serde_json::to_vec(&metadata).map(|v| v.len()).unwrap_or(0);
         if metadata_len > MAX_METADATA_BYTES {

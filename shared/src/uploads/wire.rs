@@ -95,3 +95,14 @@ pub struct GrantAnswer {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sha256: Option<String>,
 }
+
+/// Whether `domain` may be sent as `mucDomain`: a DNS name of letters, digits, dots and
+/// hyphens, at most 253 bytes. The API refuses anything else; `jibri-finalize` checks it
+/// at start.
+pub fn is_muc_domain(domain: &str) -> bool {
+    !domain.is_empty()
+        && domain.len() <= 253
+        && domain
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
+}
