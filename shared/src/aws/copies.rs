@@ -189,6 +189,48 @@ pub fn progress_of(item: &Item) -> Option<UploadProgress> {
     })
 }
 
+/// The write that records `result` as copied, the same whoever copied the file (the copier's
+/// `mark_copied`, the Jibri uploads' `record_copied`): state, object, size, digest, `about`,
+/// and no trace of the attempt. `more_set` adds assignments whose names and values the caller
+/// gives (`, #x = :x`).
+pub(super) fn set_copied(
+    update: UpdateItemFluentBuilder,
+    result: &CopyResult,
+    now_ms: i64,
+    more_set: &str,
+) -> UpdateItemFluentBuilder {
+    update
+        .update_expression(format!(
+            "SET #state = :copied, #key = :key, #bytes = :bytes, #sha = :sha, \
+             #objects = :objects, #done = :now, #about = :about{more_set} \
+             REMOVE #owner, #lease, #upload, #doneParts, #doneBytes, #hash, #reason, #perm, \
+             #validator"
+        ))
+        .expression_attribute_names("#state", a::STATE)
+        .expression_attribute_names("#owner", a::OWNER)
+        .expression_attribute_names("#validator", a::VALIDATOR)
+        .expression_attribute_names("#key", a::OBJECT_KEY)
+        .expression_attribute_names("#bytes", a::BYTES)
+        .expression_attribute_names("#sha", a::SHA256)
+        .expression_attribute_names("#objects", a::OBJECTS)
+        .expression_attribute_names("#done", a::COMPLETED_AT)
+        .expression_attribute_names("#lease", a::LEASE_UNTIL)
+        .expression_attribute_names("#upload", a::UPLOAD_ID)
+        .expression_attribute_names("#doneParts", a::DONE_PARTS)
+        .expression_attribute_names("#doneBytes", a::DONE_BYTES)
+        .expression_attribute_names("#hash", a::HASH_STATE)
+        .expression_attribute_names("#reason", a::REASON)
+        .expression_attribute_names("#perm", a::PERMANENT)
+        .expression_attribute_names("#about", a::ABOUT)
+        .expression_attribute_values(":copied", s(COPIED))
+        .expression_attribute_values(":key", s(&result.key))
+        .expression_attribute_values(":bytes", n(result.bytes))
+        .expression_attribute_values(":sha", s(&result.sha256))
+        .expression_attribute_values(":objects", n(result.objects))
+        .expression_attribute_values(":now", n(now_ms))
+        .expression_attribute_values(":about", s(about_of(result)))
+}
+
 impl CopyStateStore for DynamoCopyStore {
     async fn claim(
         &self,
@@ -389,42 +431,12 @@ impl CopyStateStore for DynamoCopyStore {
     ) -> Result<(), StateError> {
         // Ours while copying; or already marked copied with this very result (our own write,
         // applied, whose answer was lost and which the SDK retried): the same write again.
-        let out = self
-            .update(job_id)
+        let out = set_copied(self.update(job_id), result, now_ms, "")
             .condition_expression(
                 "(#owner = :me AND #state = :copying) OR (#state = :copied AND #sha = :sha)",
             )
-            .expression_attribute_names("#owner", a::OWNER)
-            .expression_attribute_names("#state", a::STATE)
             .expression_attribute_values(":me", s(owner))
             .expression_attribute_values(":copying", s(COPYING))
-            .update_expression(
-                "SET #state = :copied, #key = :key, #bytes = :bytes, #sha = :sha, \
-                 #objects = :objects, #done = :now, #about = :about \
-                 REMOVE #owner, #lease, #upload, #doneParts, #doneBytes, #hash, #reason, #perm, \
-                 #validator",
-            )
-            .expression_attribute_names("#validator", a::VALIDATOR)
-            .expression_attribute_names("#key", a::OBJECT_KEY)
-            .expression_attribute_names("#bytes", a::BYTES)
-            .expression_attribute_names("#sha", a::SHA256)
-            .expression_attribute_names("#objects", a::OBJECTS)
-            .expression_attribute_names("#done", a::COMPLETED_AT)
-            .expression_attribute_names("#lease", a::LEASE_UNTIL)
-            .expression_attribute_names("#upload", a::UPLOAD_ID)
-            .expression_attribute_names("#doneParts", a::DONE_PARTS)
-            .expression_attribute_names("#doneBytes", a::DONE_BYTES)
-            .expression_attribute_names("#hash", a::HASH_STATE)
-            .expression_attribute_names("#reason", a::REASON)
-            .expression_attribute_names("#perm", a::PERMANENT)
-            .expression_attribute_values(":copied", s(COPIED))
-            .expression_attribute_values(":key", s(&result.key))
-            .expression_attribute_values(":bytes", n(result.bytes))
-            .expression_attribute_values(":sha", s(&result.sha256))
-            .expression_attribute_values(":objects", n(result.objects))
-            .expression_attribute_values(":now", n(now_ms))
-            .expression_attribute_names("#about", a::ABOUT)
-            .expression_attribute_values(":about", s(about_of(result)))
             .send()
             .await;
         owned("UpdateItem(copied)", out)

@@ -202,47 +202,24 @@ impl RecordingLedger for DynamoCopyStore {
         now_ms: i64,
         expires_at_secs: i64,
     ) -> Result<(), StateError> {
-        let s = |v: &str| AttributeValue::S(v.to_owned());
-        let n = |v: i64| AttributeValue::N(v.to_string());
-        self.client()
+        let update = self
+            .client()
             .update_item()
             .table_name(self.table())
-            .key(a::JOB_ID, s(job_id))
-            .update_expression(
-                "SET #state = :copied, #key = :key, #bytes = :bytes, #sha = :sha, \
-                 #objects = :one, #done = :now, #updated = :now, \
-                 #created = if_not_exists(#created, :now), #exp = :exp, #about = :about \
-                 REMOVE #owner, #lease, #upload, #doneParts, #doneBytes, #hash, #reason, #perm",
-            )
-            .expression_attribute_names("#about", a::ABOUT)
-            .expression_attribute_values(":about", s(&super::copies::about_of(result)))
-            .expression_attribute_names("#state", a::STATE)
-            .expression_attribute_names("#key", a::OBJECT_KEY)
-            .expression_attribute_names("#bytes", a::BYTES)
-            .expression_attribute_names("#sha", a::SHA256)
-            .expression_attribute_names("#objects", a::OBJECTS)
-            .expression_attribute_names("#done", a::COMPLETED_AT)
-            .expression_attribute_names("#updated", a::UPDATED_AT)
-            .expression_attribute_names("#created", a::CREATED_AT)
-            .expression_attribute_names("#exp", a::EXPIRES_AT)
-            .expression_attribute_names("#owner", a::OWNER)
-            .expression_attribute_names("#lease", a::LEASE_UNTIL)
-            .expression_attribute_names("#upload", a::UPLOAD_ID)
-            .expression_attribute_names("#doneParts", a::DONE_PARTS)
-            .expression_attribute_names("#doneBytes", a::DONE_BYTES)
-            .expression_attribute_names("#hash", a::HASH_STATE)
-            .expression_attribute_names("#reason", a::REASON)
-            .expression_attribute_names("#perm", a::PERMANENT)
-            .expression_attribute_values(":copied", s(super::copies::COPIED))
-            .expression_attribute_values(":key", s(&result.key))
-            .expression_attribute_values(":bytes", n(result.bytes.min(i64::MAX as u64) as i64))
-            .expression_attribute_values(":sha", s(&result.sha256))
-            .expression_attribute_values(":one", n(i64::from(result.objects)))
-            .expression_attribute_values(":now", n(now_ms))
-            .expression_attribute_values(":exp", n(expires_at_secs))
-            .send()
-            .await
-            .map_err(super::copies::other("UpdateItem(recording copied)"))?;
+            .key(a::JOB_ID, AttributeValue::S(job_id.to_owned()));
+        super::copies::set_copied(
+            update,
+            result,
+            now_ms,
+            ", #updated = :now, #created = if_not_exists(#created, :now), #exp = :exp",
+        )
+        .expression_attribute_names("#updated", a::UPDATED_AT)
+        .expression_attribute_names("#created", a::CREATED_AT)
+        .expression_attribute_names("#exp", a::EXPIRES_AT)
+        .expression_attribute_values(":exp", AttributeValue::N(expires_at_secs.to_string()))
+        .send()
+        .await
+        .map_err(super::copies::other("UpdateItem(recording copied)"))?;
         Ok(())
     }
 }
