@@ -150,6 +150,15 @@ pub fn list(env: &impl Env, var: &'static str) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// `EVENT_RETENTION_DAYS`: stored events expire with the table's TTL after this many days;
+/// absent or 0, they are kept.
+pub fn event_retention(env: &impl Env) -> Result<Option<std::time::Duration>, ConfigError> {
+    let days: Option<u64> = parsed_opt(env, "EVENT_RETENTION_DAYS")?;
+    Ok(days
+        .filter(|d| *d > 0)
+        .map(|d| std::time::Duration::from_secs(d.saturating_mul(86_400))))
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::HashMap;

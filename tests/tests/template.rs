@@ -597,6 +597,8 @@ fn routes_and_environment_follow_the_functions_contract() {
                 "PROVIDER_SECRETS_ARN",
                 "RECONCILE_LOOK_BACK_MINUTES",
                 "RECONCILE_GRACE_SECONDS",
+                "EVENTS_TABLE",
+                "EVENT_RETENTION_DAYS",
             ],
         ),
     ];
@@ -934,11 +936,15 @@ fn each_function_has_exactly_the_permissions_it_needs() {
             ("sqs:SendMessage", "GetAtt:JobsQueue.Arn"),
         ])
     );
-    // Reconciler: reads copy states (is there one?), sends jobs, reads its secret (Daily's key).
+    // Reconciler: reads copy states (is there one?), sends jobs, stores the recovered files'
+    // events, reads its secret (Daily's key).
     assert_eq!(
         grants(RECONCILER),
         set(&[
             ("dynamodb:GetItem", "GetAtt:CopiesTable.Arn"),
+            // The recovered file's event: a conditional put (the old item comes back on a clash).
+            ("dynamodb:PutItem", "GetAtt:EventsTable.Arn"),
+            ("dynamodb:GetItem", "GetAtt:EventsTable.Arn"),
             ("secretsmanager:GetSecretValue", "Ref:JaasSecret"),
             ("sqs:SendMessage", "GetAtt:JobsQueue.Arn"),
         ])

@@ -32,7 +32,8 @@ pub type Sweeper = SweepService<DynamoEventStore, SqsJobQueue, DynamoCopyStore>;
 pub type Copier = JobHandler<DynamoCopyStore, S3MultipartSink, HttpOrigin, SqsJobQueue>;
 
 /// recording-reconciler for Daily over Daily's REST API, DynamoDB (copy states) and SQS.
-pub type Reconciler = ReconcileService<DailyRecordings, DynamoCopyStore, SqsJobQueue>;
+pub type Reconciler =
+    ReconcileService<DailyRecordings, DynamoCopyStore, SqsJobQueue, DynamoEventStore>;
 
 /// jibri-uploads over S3 (the recordings bucket) and DynamoDB (copies and events tables).
 pub type Uploads = UploadService<S3Uploads, DynamoCopyStore, DynamoEventStore>;
@@ -60,6 +61,7 @@ pub fn reconciler(
         DailyRecordings(api),
         DynamoCopyStore::new(super::dynamodb(sdk), &config.copies_table),
         SqsJobQueue::new(super::sqs(sdk), &config.jobs_queue_url),
+        DynamoEventStore::new(super::dynamodb(sdk), &config.events_table),
         &config,
     );
     Ok((service, config))

@@ -247,6 +247,10 @@ impl<I: SessionIndex + RoomIndex, C: CopyStates, P: Presigner> ReadService<I, C,
             self.copies.copy_states(&job_ids).await?
         };
         let mut out = Vec::new();
+        // A file is listed once, under the first event that announced it: a provider that
+        // resent its webhook under a new id, or a webhook that came after reconciliation
+        // found the file, names the same job again.
+        let mut listed = std::collections::HashSet::new();
         for e in &file_events {
             if e.jobs.is_empty() {
                 out.push(FileEntry {
@@ -262,6 +266,9 @@ impl<I: SessionIndex + RoomIndex, C: CopyStates, P: Presigner> ReadService<I, C,
                 continue;
             }
             for job in &e.jobs {
+                if !listed.insert(job.id.clone()) {
+                    continue;
+                }
                 let copy = states.remove(&job.id);
                 let state = copy
                     .as_ref()

@@ -237,7 +237,13 @@ async fn files_that_name_no_session_belong_to_the_rooms_meeting_at_the_time() {
         }];
         m.store(e);
     };
-    // m1's recording is ready after m1 ended, before m2; m2's after m2.
+    // m1's recording is ready after m1 ended, before m2; m2's after m2. m1's was also found
+    // by reconciliation before its webhook came: the same job under another event.
+    rec(
+        "daily:reconciled:daily:recording:1",
+        1_690_000,
+        "daily:recording:1",
+    );
     rec("rec-1", 1_700_000, "daily:recording:1");
     rec("rec-2", 6_000_000, "daily:recording:2");
     let mut transcript = event("daily", "tr-1", Some("m1"), "daily:r", 1_650_000);
@@ -264,6 +270,14 @@ async fn files_that_name_no_session_belong_to_the_rooms_meeting_at_the_time() {
     let files = body["files"].as_array().expect("files");
     let by_job = |id: &str| files.iter().find(|f| f["jobId"] == id).cloned();
     let copied = by_job("daily:recording:1").expect("m1's recording");
+    assert_eq!(
+        files
+            .iter()
+            .filter(|f| f["jobId"] == "daily:recording:1")
+            .count(),
+        1,
+        "a file is listed once, whichever events name it: {body}"
+    );
     assert_eq!(copied["state"], "copied");
     assert_eq!(copied["bytes"], 42);
     assert_eq!(copied["s3"]["key"], "daily/r/m1/rec.mp4");

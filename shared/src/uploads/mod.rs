@@ -74,7 +74,6 @@ impl UploadsConfig {
         }
         let urls: usize = config::parsed_or(env, "UPLOAD_URLS_PER_ANSWER", 100)?;
         let max_gib: u64 = config::parsed_or(env, "UPLOAD_MAX_GIB", 100)?;
-        let days: Option<u64> = config::parsed_opt(env, "EVENT_RETENTION_DAYS")?;
         Ok(Self {
             events_table: config::required(env, "EVENTS_TABLE")?,
             copies_table: config::required(env, "COPIES_TABLE")?,
@@ -85,9 +84,7 @@ impl UploadsConfig {
             max_bytes: max_gib
                 .clamp(1, 5 * 1024)
                 .saturating_mul(1024 * 1024 * 1024),
-            retention: days
-                .filter(|d| *d > 0)
-                .map(|d| Duration::from_secs(d.saturating_mul(86_400))),
+            retention: config::event_retention(env)?,
         })
     }
 }
