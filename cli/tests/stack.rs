@@ -881,6 +881,7 @@ async fn up_demo_and_operator_commands_work_together() {
             conflict_of: None,
             job_ids: vec!["stuck-1/recording".into()],
             job_kinds: vec![meeting_hooks::jobs::FileKind::Recording],
+            link_expires_at_ms: Some(9_999_999_999_999),
             job_state: Some(JobState::Sending { lease_until_ms: 1 }),
             job_message: Some(job),
             expires_at_secs: None,

@@ -241,6 +241,7 @@ pub fn reconciled_event(
         conflict_of: None,
         job_ids: vec![job.job_id.clone()],
         job_kinds: vec![job.kind],
+        link_expires_at_ms: Some(job.link_expires_at),
         job_state: None,
         job_message: None,
         expires_at_secs: retention.map(|r| {

@@ -122,6 +122,12 @@ pub mod event_attr {
     /// The planned copy job (JSON), kept until it is queued so the sweeper can send it
     /// without re-reading the payload (which may be in S3).
     pub const JOB_MESSAGE: &str = "jobMessage";
+    /// Set (to [`LINK_WATCH_VALUE`](super::LINK_WATCH_VALUE)) on a file event until the sweeper
+    /// has looked at its copies as their links near expiry: the partition key of the sparse
+    /// index `byLinkWatch`.
+    pub const LINK_WATCH: &str = "linkWatch";
+    /// The earliest link expiry of the event's files, 13-digit zero-padded ms text.
+    pub const LINK_WATCH_SORT: &str = "linkWatchSort";
 }
 
 /// The one partition of the pending-job index. A single partition is enough: an item is in
@@ -129,9 +135,14 @@ pub mod event_attr {
 /// file events (a few per meeting) get there at all.
 pub const JOB_PENDING_VALUE: &str = "pending";
 
+/// The one partition of the link-watch index. File events only, each leaving it once the
+/// sweeper has looked at it (hours before its links die): a few items per meeting.
+pub const LINK_WATCH_VALUE: &str = "watch";
+
 pub const EVENTS_BY_SESSION: &str = "bySession";
 pub const EVENTS_BY_ROOM: &str = "byRoom";
 pub const EVENTS_PENDING_JOBS: &str = "byPendingJob";
+pub const EVENTS_LINK_WATCH: &str = "byLinkWatch";
 
 pub const EVENTS: TableSpec = TableSpec {
     logical_id: "EventsTable",
@@ -157,6 +168,25 @@ pub const EVENTS: TableSpec = TableSpec {
             projection: IndexProjection::Include(&[
                 event_attr::JOB_MESSAGE,
                 event_attr::PAYLOAD_SHA256,
+            ]),
+        },
+        IndexSpec {
+            name: EVENTS_LINK_WATCH,
+            hash_key: event_attr::LINK_WATCH,
+            range_key: Some(event_attr::LINK_WATCH_SORT),
+            // What a `RecordingAtRisk` says about the file, never the payload.
+            projection: IndexProjection::Include(&[
+                event_attr::PROVIDER,
+                event_attr::EVENT_TYPE,
+                event_attr::TIMESTAMP,
+                event_attr::RECEIVED_AT,
+                event_attr::SESSION_ID,
+                event_attr::FQN,
+                event_attr::ROOM,
+                event_attr::APP_ID,
+                event_attr::JOB_ID,
+                event_attr::JOB_IDS,
+                event_attr::JOB_KINDS,
             ]),
         },
     ],

@@ -9,11 +9,15 @@
 //! never both send; were both to send anyway (a lease that ran out under a slow writer), the
 //! copier deduplicates by job id.
 //!
-//! A job found unsent with its link dying within the warning window
-//! ([`crate::jobs::at_risk_window`]) is also flagged at risk in the copies table, for the
-//! meeting events' `RecordingAtRisk`. That holds for every listed job, also after the queue
-//! failed and the run stopped sending: a queue that is down for hours is exactly when it
-//! matters.
+//!
+//! **The link watch.** Every file event is also on a second sparse index (`byLinkWatch`, by
+//! its earliest link expiry) from the moment it is stored. Each run looks at the ones whose
+//! links die within the warning window ([`crate::jobs::at_risk_window`]), reads their copy
+//! states, and flags at risk (for the meeting events' `RecordingAtRisk`) every file that no
+//! copier has copied, is copying, or has failed for good: never claimed (the queue or the
+//! copier down), handed back, or given up. Then it takes the event off the watch: each is
+//! looked at once. This holds whatever failed upstream, also a job that never left the
+//! events table.
 
 use std::time::Duration;
 
@@ -22,24 +26,33 @@ use tracing::{error, info, instrument, warn};
 
 use crate::config::{self, ConfigError, Env};
 use crate::copier::ports::{AtRiskFlags, flag_at_risk};
-use crate::ingest::ports::{EventStore, JobQueue, PendingJob, PendingJobs, QueueError, StoreError};
-use crate::jobs::{AtRisk, decode_jobs};
+use crate::ingest::ports::{
+    EventStore, JobQueue, LinkWatch, PendingJob, PendingJobs, QueueError, StoreError, WatchedFile,
+};
+use crate::jobs::{AtRisk, FileAbout, RiskCause, decode_jobs};
 use crate::metrics;
+use crate::read::ports::{CopyStates, ReadError};
 
 /// Jobs asked for per index query.
 const PAGE_SIZE: u32 = 50;
+
+/// A file event younger than this is left to the copier before the watch looks at it (a link
+/// that lives less than the warning window is due at once).
+const WATCH_GRACE_MS: i64 = 5 * 60_000;
 
 /// Configuration of the event-sweeper function, read once at cold start.
 #[derive(Debug, Clone)]
 pub struct SweepConfig {
     pub events_table: String,
-    /// Where jobs are flagged at risk (the copier's copies table).
+    /// Where copy states are read and files flagged at risk (the copier's copies table).
     pub copies_table: String,
     pub jobs_queue_url: String,
     /// The lease the sweeper takes on a job before sending it (as ingest does).
     pub enqueue_lease: Duration,
-    /// At most this many pending jobs are looked at per run (the rest wait for the next).
+    /// At most this many pending jobs, and this many watched file events, are looked at per
+    /// run (the rest wait for the next).
     pub max_jobs: u32,
+    /// Watched file events whose earliest link dies within this are looked at.
     pub at_risk_window: Duration,
 }
 
@@ -84,7 +97,10 @@ pub struct SweepReport {
     pub skipped: u32,
     /// Claimed but their stored job message could not be read; they come back after the lease.
     pub unreadable: u32,
-    /// Jobs flagged at risk by this run (their link dies within the window).
+    /// Watched file events looked at (their links die within the window) and taken off the
+    /// watch.
+    pub watched: u32,
+    /// Files flagged at risk by this run.
     pub at_risk: u32,
 }
 
@@ -109,37 +125,50 @@ pub enum SweepError {
         #[source]
         source: QueueError,
     },
+    #[error("listing the link watch failed")]
+    Watch(#[source] StoreError),
+    #[error("reading copy states for the link watch failed")]
+    CopyStates(#[source] ReadError),
 }
 
-/// The sweep use case over the event store (and its pending-job index) and the queue.
+/// The sweep use case over the event store (its pending-job index and link watch), the
+/// queue, and the copies (states read, files flagged at risk).
 #[derive(Debug)]
-pub struct SweepService<S, Q, F> {
+pub struct SweepService<S, Q, C> {
     store: S,
     queue: Q,
-    flags: F,
+    copies: C,
     lease_ms: i64,
     max_jobs: u32,
-    at_risk_window: Duration,
+    at_risk_ms: i64,
 }
 
-impl<S: EventStore + PendingJobs, Q: JobQueue, F: AtRiskFlags> SweepService<S, Q, F> {
-    pub fn new(store: S, queue: Q, flags: F, config: &SweepConfig) -> Self {
+impl<S, Q, C> SweepService<S, Q, C>
+where
+    S: EventStore + PendingJobs + LinkWatch,
+    Q: JobQueue,
+    C: AtRiskFlags + CopyStates,
+{
+    pub fn new(store: S, queue: Q, copies: C, config: &SweepConfig) -> Self {
         Self {
             store,
             queue,
-            flags,
+            copies,
             lease_ms: i64::try_from(config.enqueue_lease.as_millis()).unwrap_or(i64::MAX),
             max_jobs: config.max_jobs.max(1),
-            at_risk_window: config.at_risk_window,
+            at_risk_ms: i64::try_from(config.at_risk_window.as_millis()).unwrap_or(i64::MAX),
         }
     }
 
-    /// One run at `now_ms` (Unix ms). Stops at the first storage or queue failure: the
-    /// remaining jobs stay in the index for the next run.
+    /// One run at `now_ms` (Unix ms): the pending jobs, then the link watch, each stopping at
+    /// its first storage or queue failure (the rest stays indexed for the next run) without
+    /// stopping the other.
     #[instrument(name = "sweep", skip_all)]
     pub async fn sweep(&self, now_ms: i64) -> Result<SweepReport, SweepError> {
         let mut report = SweepReport::default();
-        let result = self.sweep_pages(now_ms, &mut report).await;
+        let pending = self.sweep_pages(now_ms, &mut report).await;
+        let watch = self.watch_links(now_ms, &mut report).await;
+        let result = pending.and(watch);
         metrics::count("JobsSwept", f64::from(report.enqueued));
         match &result {
             Ok(()) => info!(
@@ -147,11 +176,12 @@ impl<S: EventStore + PendingJobs, Q: JobQueue, F: AtRiskFlags> SweepService<S, Q
                 enqueued = report.enqueued,
                 skipped = report.skipped,
                 unreadable = report.unreadable,
+                watched = report.watched,
                 at_risk = report.at_risk,
                 "sweep done"
             ),
             Err(e) => {
-                error!(error = %crate::telemetry::chain(e), enqueued = report.enqueued, "sweep stopped")
+                error!(error = %crate::telemetry::chain(e), enqueued = report.enqueued, at_risk = report.at_risk, "sweep stopped")
             }
         }
         result.map(|()| report)
@@ -159,7 +189,6 @@ impl<S: EventStore + PendingJobs, Q: JobQueue, F: AtRiskFlags> SweepService<S, Q
 
     async fn sweep_pages(&self, now_ms: i64, report: &mut SweepReport) -> Result<(), SweepError> {
         let mut cursor = None;
-        let mut stopped = None;
         loop {
             let budget = self.max_jobs.saturating_sub(report.examined);
             if budget == 0 {
@@ -167,7 +196,7 @@ impl<S: EventStore + PendingJobs, Q: JobQueue, F: AtRiskFlags> SweepService<S, Q
                     max_jobs = self.max_jobs,
                     "run bounded: the rest waits for the next run"
                 );
-                return stopped.map_or(Ok(()), Err);
+                return Ok(());
             }
             let page = self
                 .store
@@ -179,40 +208,106 @@ impl<S: EventStore + PendingJobs, Q: JobQueue, F: AtRiskFlags> SweepService<S, Q
                 })?;
             for pending in page.jobs.into_iter().take(budget as usize) {
                 report.examined = report.examined.saturating_add(1);
-                self.flag_if_at_risk(&pending, now_ms, report).await;
-                if stopped.is_none()
-                    && let Err(e) = self.sweep_one(pending, now_ms, report).await
-                {
-                    // The queue is down: nothing more is sent this run, but every listed job
-                    // whose link is dying is still flagged.
-                    if !matches!(e, SweepError::Queue { .. }) {
-                        return Err(e);
-                    }
-                    stopped = Some(e);
-                }
+                self.sweep_one(pending, now_ms, report).await?;
             }
             match page.next {
                 Some(next) => cursor = Some(next),
-                None => return stopped.map_or(Ok(()), Err),
+                None => return Ok(()),
             }
         }
     }
 
-    /// Flags the jobs of `pending` whose link dies within the window (once per job: the
-    /// store's write is conditional). A flag that cannot be written now is tried next run.
-    async fn flag_if_at_risk(&self, pending: &PendingJob, now_ms: i64, report: &mut SweepReport) {
-        let Some(Ok(jobs)) = pending.job_message.as_deref().map(decode_jobs) else {
-            return;
-        };
-        for job in &jobs {
-            let reason = "never queued: found unsent by the sweeper";
-            let Some(flag) = AtRisk::link_expiring(job, reason, now_ms, self.at_risk_window) else {
-                continue;
-            };
-            if flag_at_risk(&self.flags, &flag, now_ms).await {
-                report.at_risk = report.at_risk.saturating_add(1);
+    /// The link watch: file events whose earliest link dies within the window, each looked
+    /// at once (see the module's documentation).
+    async fn watch_links(&self, now_ms: i64, report: &mut SweepReport) -> Result<(), SweepError> {
+        let mut cursor = None;
+        let mut looked = 0u32;
+        loop {
+            let budget = self.max_jobs.saturating_sub(looked);
+            if budget == 0 {
+                return Ok(());
+            }
+            let page = self
+                .store
+                .due(
+                    now_ms.saturating_add(self.at_risk_ms),
+                    budget.min(PAGE_SIZE),
+                    cursor.as_ref(),
+                )
+                .await
+                .map_err(SweepError::Watch)?;
+            for file in page.files.into_iter().take(budget as usize) {
+                looked = looked.saturating_add(1);
+                // The copier's turn first: it copies most files within seconds.
+                if file.event.received_at_ms > now_ms.saturating_sub(WATCH_GRACE_MS) {
+                    continue;
+                }
+                self.watch_one(&file, now_ms, report).await?;
+            }
+            match page.next {
+                Some(next) => cursor = Some(next),
+                None => return Ok(()),
             }
         }
+    }
+
+    #[instrument(skip_all, fields(idempotency_key = %file.event.key))]
+    async fn watch_one(
+        &self,
+        file: &WatchedFile,
+        now_ms: i64,
+        report: &mut SweepReport,
+    ) -> Result<(), SweepError> {
+        let e = &file.event;
+        let ids: Vec<String> = e.jobs.iter().map(|j| j.id.clone()).collect();
+        let states = self
+            .copies
+            .copy_states(&ids)
+            .await
+            .map_err(SweepError::CopyStates)?;
+        let mut flagged_all = true;
+        for job in &e.jobs {
+            let reason = match states.get(&job.id) {
+                // Safe, being copied, or failed for good (its own `copy_failed` event).
+                Some(c) if matches!(c.state.as_str(), "copied" | "copying") => continue,
+                Some(c) if c.state == "failed" && c.permanent => continue,
+                None => "not claimed by a copier yet",
+                Some(c) if c.state == "failed" => "given up by the copier after its retries",
+                Some(_) => "handed back by the copier, not copied yet",
+            };
+            let flag = AtRisk {
+                job_id: job.id.clone(),
+                cause: RiskCause::LinkExpiring,
+                reason: reason.to_owned(),
+                link_expires_at_ms: file.link_expires_at_ms,
+                about: FileAbout {
+                    provider: e.provider.clone(),
+                    kind: job.kind.clone().unwrap_or_default(),
+                    session_id: e.session_id.clone(),
+                    room_key: e.room_key.clone(),
+                    room: e.room.clone(),
+                    tenant: e.tenant.clone(),
+                    event_key: Some(e.key.clone()),
+                },
+                at_ms: now_ms,
+            };
+            match flag_at_risk(&self.copies, &flag, now_ms).await {
+                Ok(true) => report.at_risk = report.at_risk.saturating_add(1),
+                Ok(false) => {}
+                // Stays on the watch: the next run writes it.
+                Err(_) => flagged_all = false,
+            }
+        }
+        if flagged_all {
+            match self.store.unwatch(&e.key).await {
+                Ok(()) => report.watched = report.watched.saturating_add(1),
+                // Looked at again next run; the flags are written once whatever happens.
+                Err(err) => {
+                    warn!(error = %crate::telemetry::chain(&err), "could not take the event off the link watch")
+                }
+            }
+        }
+        Ok(())
     }
 
     #[instrument(skip_all, fields(idempotency_key = %pending.key))]
@@ -309,6 +404,8 @@ mod tests {
         /// Keys a concurrent delivery takes over just before the sweeper's claim.
         taken_elsewhere: HashSet<String>,
         page_cap: usize,
+        /// The link watch, by key.
+        watch: Mutex<BTreeMap<String, WatchedFile>>,
     }
 
     impl MemStore {
@@ -494,6 +591,62 @@ mod tests {
         }
     }
 
+    impl LinkWatch for MemStore {
+        async fn due(
+            &self,
+            before_ms: i64,
+            limit: u32,
+            after: Option<&PendingCursor>,
+        ) -> Result<crate::ingest::ports::WatchPage, StoreError> {
+            let mut files: Vec<WatchedFile> = self
+                .watch
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .values()
+                .filter(|f| f.link_expires_at_ms < before_ms)
+                .cloned()
+                .collect();
+            let order = |f: &WatchedFile| (f.link_expires_at_ms, f.event.key.clone());
+            files.sort_by_key(order);
+            if let Some(PendingCursor(c)) = after {
+                let at: i64 = c[0].1.parse().expect("cursor");
+                files.retain(|f| order(f) > (at, c[1].1.clone()));
+            }
+            let cap = (limit as usize).min(self.page_cap.max(1));
+            let more = files.len() > cap;
+            files.truncate(cap);
+            let next = more.then(|| {
+                let last = files.last().expect("a full page");
+                PendingCursor(vec![
+                    ("at".into(), last.link_expires_at_ms.to_string()),
+                    ("key".into(), last.event.key.clone()),
+                ])
+            });
+            Ok(crate::ingest::ports::WatchPage { files, next })
+        }
+        async fn unwatch(&self, key: &str) -> Result<(), StoreError> {
+            self.watch
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(key);
+            Ok(())
+        }
+    }
+
+    impl LinkWatch for &MemStore {
+        async fn due(
+            &self,
+            before_ms: i64,
+            limit: u32,
+            after: Option<&PendingCursor>,
+        ) -> Result<crate::ingest::ports::WatchPage, StoreError> {
+            (**self).due(before_ms, limit, after).await
+        }
+        async fn unwatch(&self, key: &str) -> Result<(), StoreError> {
+            (**self).unwatch(key).await
+        }
+    }
+
     impl PendingJobs for &MemStore {
         async fn expired(
             &self,
@@ -669,46 +822,110 @@ mod tests {
         assert_eq!(queue.sent(), ["good"]);
     }
 
+    const HOUR: i64 = 3_600_000;
+
+    /// A file event on the watch: its one recording's link dies at `expires`.
+    fn watched(store: &MemStore, key: &str, received: i64, expires: i64) {
+        let event = crate::read::model::StoredEvent {
+            key: key.into(),
+            provider: "jaas".into(),
+            event_type: "RECORDING_UPLOADED".into(),
+            at_ms: received,
+            received_at_ms: received,
+            session_id: Some("s1".into()),
+            room_key: Some("app/room".into()),
+            room: Some("room".into()),
+            tenant: Some("app".into()),
+            jobs: vec![crate::read::model::JobRef {
+                id: format!("{key}/recording"),
+                kind: Some("recording".into()),
+            }],
+            ..crate::read::model::StoredEvent::default()
+        };
+        store.watch.lock().unwrap().insert(
+            key.into(),
+            WatchedFile {
+                event,
+                link_expires_at_ms: expires,
+            },
+        );
+    }
+
     #[tokio::test]
-    async fn unsent_jobs_whose_link_dies_soon_are_flagged_once_also_while_the_queue_is_down() {
-        // `job()`'s link dies 24 h after its event (time 1 ms): one hour left at `late`.
-        let late = 1 + 23 * 3_600_000;
+    async fn the_link_watch_flags_every_file_no_copier_has_made_safe_once() {
+        use crate::copier::state::CopyStatus;
+        let now = 100 * HOUR;
+        let long_ago = now - 10 * HOUR;
         let store = MemStore {
-            page_cap: 1,
+            page_cap: 2,
             ..MemStore::default()
         };
-        for key in ["a", "b", "c"] {
-            store.add(
-                key,
-                JobState::Sending {
-                    lease_until_ms: late - 1,
-                },
-                job(key),
-            );
+        for key in ["never", "copied", "copying", "handed", "given-up", "failed"] {
+            watched(&store, key, long_ago, now + HOUR);
         }
+        watched(&store, "young", now - 60_000, now + HOUR);
+        watched(&store, "far", long_ago, now + 12 * HOUR);
+        let copies = Flags::default();
+        copies.set_status("copied/recording", CopyStatus::Copied);
+        copies.set_status(
+            "copying/recording",
+            CopyStatus::Copying {
+                owner: "c".into(),
+                lease_until_ms: now + 60_000,
+            },
+        );
+        copies.set_status("handed/recording", CopyStatus::Pending);
+        let failed = |permanent| CopyStatus::Failed {
+            permanent,
+            reason: "x".into(),
+        };
+        copies.set_status("given-up/recording", failed(false));
+        copies.set_status("failed/recording", failed(true));
+        // The first flag write (in index order: `given-up`) fails, a store outage: that event
+        // stays on the watch.
+        copies.fail("flag_at_risk", 1);
         let queue = MemQueue::default();
-        queue.failing.store(true, Ordering::Relaxed);
-        let flags = Flags::default();
-        let svc = SweepService::new(&store, &queue, &flags, &config(200));
-        let err = svc.sweep(late).await.expect_err("queue down");
-        assert!(matches!(err, SweepError::Queue { .. }), "{err}");
-        // The queue failed on the first job; the two after it are still flagged.
-        for key in ["a", "b", "c"] {
-            let flag = flags.at_risk(&format!("{key}/recording")).expect(key);
+        let svc = SweepService::new(&store, &queue, &copies, &config(200));
+        let first = svc.sweep(now).await.expect("sweep");
+        let flagged = |id: &str| copies.at_risk(&format!("{id}/recording"));
+        assert!(flagged("given-up").is_none(), "its write failed");
+        for id in ["handed", "never"] {
+            let flag = flagged(id).expect(id);
             assert_eq!(flag.cause, crate::jobs::RiskCause::LinkExpiring);
-            assert_eq!(flag.link_expires_at_ms, 1 + 24 * 3_600_000);
-            assert_eq!(flag.about.provider, "jaas");
-            assert!(!flag.reason.contains("sig="), "never the link");
+            assert_eq!(flag.link_expires_at_ms, now + HOUR);
+            assert_eq!(flag.about.event_key.as_deref(), Some(id));
+            assert_eq!(flag.about.kind, "recording");
+            assert_eq!(flag.about.session_id.as_deref(), Some("s1"));
         }
-        // Once per job: the next run sends them and flags nothing again.
-        queue.failing.store(false, Ordering::Relaxed);
-        let next = svc.sweep(late + 1).await.expect("sweep");
-        assert_eq!((next.enqueued, next.at_risk), (3, 0));
-        // Far from expiry, an unsent job is sent and not flagged.
-        store.add("early", expired(), job("early"));
-        let early = svc.sweep(NOW).await.expect("sweep");
-        assert_eq!((early.enqueued, early.at_risk), (1, 0));
-        assert!(flags.at_risk("early/recording").is_none());
+        for id in ["copied", "copying", "failed", "young", "far"] {
+            assert!(flagged(id).is_none(), "{id}");
+        }
+        assert_eq!((first.watched, first.at_risk), (5, 2));
+        let still: Vec<String> = store.watch.lock().unwrap().keys().cloned().collect();
+        assert_eq!(still, ["far", "given-up", "young"]);
+
+        // The next run writes the failed flag; later, the young one's grace is over.
+        let second = svc.sweep(now + 60_000).await.expect("sweep");
+        assert_eq!((second.watched, second.at_risk), (1, 1));
+        assert!(
+            flagged("given-up")
+                .expect("given-up")
+                .reason
+                .contains("given up")
+        );
+        assert!(
+            flagged("never")
+                .expect("never")
+                .reason
+                .contains("not claimed")
+        );
+        let third = svc.sweep(now + 6 * 60_000).await.expect("sweep");
+        assert_eq!((third.watched, third.at_risk), (1, 1));
+        // The far one when its link comes within the window; nothing twice.
+        let later = svc.sweep(now + 7 * HOUR).await.expect("sweep");
+        assert_eq!((later.watched, later.at_risk), (1, 1));
+        assert!(store.watch.lock().unwrap().is_empty());
+        assert_eq!(svc.sweep(now + 8 * HOUR).await.expect("sweep").at_risk, 0);
     }
 
     #[test]

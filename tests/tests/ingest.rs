@@ -443,21 +443,7 @@ async fn a_crash_between_write_and_send_is_recovered_once_the_lease_runs_out() {
 /// The sweeper over the same tables and queue (the integration suite's own wiring).
 fn sweeper(
     stack: &Stack,
-    extra: &[(&str, &str)],
 ) -> meeting_hooks::sweep::SweepService<DynamoEventStore, SqsJobQueue, DynamoCopyStore> {
-    sweeper_with(
-        stack,
-        extra,
-        SqsJobQueue::new(emulator().sqs(), &stack.queue_url),
-    )
-}
-
-/// [`sweeper`] sending to `queue`.
-fn sweeper_with<Q: JobQueue>(
-    stack: &Stack,
-    extra: &[(&str, &str)],
-    queue: Q,
-) -> meeting_hooks::sweep::SweepService<DynamoEventStore, Q, DynamoCopyStore> {
     let emu = emulator();
     let env: HashMap<String, String> = [
         ("EVENTS_TABLE", stack.table.as_str()),
@@ -465,14 +451,13 @@ fn sweeper_with<Q: JobQueue>(
         ("JOBS_QUEUE_URL", stack.queue_url.as_str()),
         ("ENQUEUE_LEASE_SECONDS", "30"),
     ]
-    .iter()
-    .chain(extra)
-    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
     .collect();
     let config = meeting_hooks::sweep::SweepConfig::from_env(&env).expect("config");
     meeting_hooks::sweep::SweepService::new(
         DynamoEventStore::new(emu.dynamodb(), &stack.table),
-        queue,
+        SqsJobQueue::new(emu.sqs(), &stack.queue_url),
         DynamoCopyStore::new(emu.dynamodb(), &stack.copies),
         &config,
     )
@@ -483,7 +468,7 @@ async fn a_crash_between_write_and_send_with_no_retry_is_swept_after_the_lease()
     let stack = Stack::new().await;
     let body = catalogue::example("RECORDING_UPLOADED").body;
     let start = crash_after_store(&stack, &body).await;
-    let sweeper = sweeper(&stack, &[]);
+    let sweeper = sweeper(&stack);
     // Inside the lease the writer may still send: the sweeper leaves it alone.
     let early = sweeper.sweep(start + 1_000).await.expect("sweep");
     assert_eq!((early.examined, early.enqueued), (0, 0));
@@ -511,54 +496,83 @@ async fn a_crash_between_write_and_send_with_no_retry_is_swept_after_the_lease()
     assert!(stack.jobs().await.is_empty(), "still exactly one job");
 }
 
-/// The queue refuses every send (SQS down for hours).
-struct RefusingQueue;
-
-impl JobQueue for RefusingQueue {
-    async fn enqueue(&self, _: &CopyJob) -> Result<(), QueueError> {
-        Err(QueueError {
-            source: "queue down".into(),
-        })
-    }
+/// A RECORDING_UPLOADED sample under `key` whose link dies at `expires` (Unix ms).
+fn recording_dying_at(key: &str, expires: i64) -> String {
+    let mut body: Value =
+        serde_json::from_str(&catalogue::example("RECORDING_UPLOADED").body).expect("sample");
+    body["idempotencyKey"] = key.into();
+    body["data"]["linkExpiration"] = expires.into();
+    body.to_string()
 }
 
 #[tokio::test]
-async fn an_unsent_job_whose_link_dies_soon_is_flagged_at_risk_in_the_copies_table_once() {
+async fn files_no_copier_made_safe_are_flagged_at_risk_by_the_link_watch_once() {
     let stack = Stack::new().await;
-    let body = catalogue::example("RECORDING_UPLOADED").body;
-    let start = crash_after_store(&stack, &body).await;
-    // A window wider than any link's life: whatever the sample's link has left, it is inside.
     let emu = emulator();
-    let wide = [("LINK_AT_RISK_SECONDS", "3153600000")];
-    let down = sweeper_with(&stack, &wide, RefusingQueue);
-    let err = down.sweep(start + 31_000).await.expect_err("queue down");
-    assert!(err.to_string().contains("sending"), "{err}");
-    let copies = emu.scan(&stack.copies).await;
-    assert_eq!(copies.len(), 1, "{copies:?}");
-    let c = &copies[0];
-    let text = |k: &str| c.get(k).and_then(|v| v.as_s().ok()).cloned();
-    assert!(c.contains_key(schema::copy_attr::AT_RISK_AT));
-    assert_eq!(
-        text(schema::copy_attr::AT_RISK_CAUSE).as_deref(),
-        Some("link_expiring")
-    );
-    assert_eq!(text(schema::copy_attr::STATE).as_deref(), Some("pending"));
-    let about = text(schema::copy_attr::ABOUT).expect("about");
-    assert!(about.contains("\"provider\":\"jaas\""), "{about}");
-    let reason = text(schema::copy_attr::AT_RISK_REASON).expect("reason");
-    assert!(!reason.contains("http"), "never a link: {reason}");
+    let start = now_ms();
+    // One recording queued normally, but no copier ever claims it (the copier is down);
+    // another whose delivery died before the send (never queued). Both links die in an hour.
+    let queued = recording_dying_at("watch-queued", start + 3_600_000);
+    let outcome = stack
+        .service(&[])
+        .handle(
+            "jaas",
+            &::http::Method::POST,
+            signed(&queued).headers(),
+            queued.as_bytes(),
+            start,
+        )
+        .await;
+    assert_eq!(outcome, meeting_hooks::ingest::IngestOutcome::Stored);
+    assert_eq!(stack.jobs().await.len(), 1, "on the queue");
+    let unsent = recording_dying_at("watch-unsent", start + 3_600_000);
+    crash_after_store(&stack, &unsent).await;
+    let watched = |items: &[HashMap<String, AttributeValue>]| {
+        items
+            .iter()
+            .filter(|i| i.contains_key(a::LINK_WATCH))
+            .count()
+    };
+    assert_eq!(watched(&stack.items().await), 2, "both on the watch");
 
-    // Once per job: the queue is back, the job is sent, and nothing is flagged again.
-    let back = sweeper(&stack, &wide);
-    let report = back.sweep(start + 62_000).await.expect("sweep");
-    assert_eq!((report.enqueued, report.at_risk), (1, 0));
-    assert_eq!(
-        emu.scan(&stack.copies).await,
-        copies,
-        "the flag is unchanged"
-    );
-    // The flagged item is pending: the copier claims it like any other.
-    let job = stack.jobs().await.pop().expect("sent");
+    // Within the grace the copier has its turn: nothing looked at (the unsent one is sent).
+    let sweeper = sweeper(&stack);
+    let early = sweeper.sweep(start + 60_000).await.expect("sweep");
+    assert_eq!((early.watched, early.at_risk, early.enqueued), (0, 0, 1));
+    // Then both are flagged, though both are on the queue, and leave the watch.
+    let report = sweeper.sweep(start + 6 * 60_000).await.expect("sweep");
+    assert_eq!((report.watched, report.at_risk), (2, 2));
+    assert_eq!(watched(&stack.items().await), 0);
+    let copies = emu.scan(&stack.copies).await;
+    assert_eq!(copies.len(), 2, "{copies:?}");
+    for c in &copies {
+        let text = |k: &str| c.get(k).and_then(|v| v.as_s().ok()).cloned();
+        assert_eq!(
+            text(schema::copy_attr::AT_RISK_CAUSE).as_deref(),
+            Some("link_expiring")
+        );
+        assert_eq!(
+            text(schema::copy_attr::AT_RISK_REASON).as_deref(),
+            Some("not claimed by a copier yet")
+        );
+        assert_eq!(text(schema::copy_attr::STATE).as_deref(), Some("pending"));
+        assert_eq!(
+            c[schema::copy_attr::LINK_EXPIRES_AT].as_n().ok(),
+            Some(&(start + 3_600_000).to_string())
+        );
+        let about = text(schema::copy_attr::ABOUT).expect("about");
+        assert!(about.contains("\"provider\":\"jaas\""), "{about}");
+        assert!(about.contains("\"kind\":\"recording\""), "{about}");
+    }
+    // Looked at once: a later run flags nothing, and the flagged items are claimable.
+    let later = sweeper.sweep(start + 20 * 60_000).await.expect("sweep");
+    assert_eq!((later.watched, later.at_risk), (0, 0));
+    assert_eq!(emu.scan(&stack.copies).await, copies, "flags unchanged");
+    let job = stack
+        .jobs()
+        .await
+        .pop()
+        .expect("the unsent one, sent by the sweeper");
     let store = DynamoCopyStore::new(emu.dynamodb(), &stack.copies);
     let claim = meeting_hooks::copier::ports::CopyStateStore::claim(
         &store,

@@ -919,7 +919,8 @@ fn each_function_has_exactly_the_permissions_it_needs() {
             ("secretsmanager:GetSecretValue", "Ref:JaasSecret"),
         ])
     );
-    // Sweeper: query the pending-job index only, claim and mark items, send jobs.
+    // Sweeper: query the pending-job index and the link watch only, claim and mark items, send
+    // jobs, read the watched files' copy states and flag them.
     assert_eq!(
         grants(SWEEPER),
         set(&[
@@ -930,8 +931,16 @@ fn each_function_has_exactly_the_permissions_it_needs() {
                     meeting_hooks::schema::EVENTS_PENDING_JOBS
                 )
             ),
+            (
+                "dynamodb:Query",
+                &format!(
+                    "Sub:${{EventsTable.Arn}}/index/{}",
+                    meeting_hooks::schema::EVENTS_LINK_WATCH
+                )
+            ),
             ("dynamodb:UpdateItem", "GetAtt:EventsTable.Arn"),
-            // The at-risk flag of a job found unsent with its link dying.
+            // The link watch: the files' copy states, and their at-risk flags.
+            ("dynamodb:BatchGetItem", "GetAtt:CopiesTable.Arn"),
             ("dynamodb:UpdateItem", "GetAtt:CopiesTable.Arn"),
             ("sqs:SendMessage", "GetAtt:JobsQueue.Arn"),
         ])

@@ -563,6 +563,18 @@ impl AtRiskFlags for DynamoCopyStore {
     }
 }
 
+/// The read API's batched reader over the same table (the sweeper's link watch reads with it).
+impl crate::read::ports::CopyStates for DynamoCopyStore {
+    async fn copy_states(
+        &self,
+        job_ids: &[String],
+    ) -> Result<HashMap<String, crate::read::model::CopyView>, crate::read::ports::ReadError> {
+        super::read::DynamoCopyReader::new(self.client.clone(), &self.table)
+            .copy_states(job_ids)
+            .await
+    }
+}
+
 impl crate::reconcile::CopyKnown for DynamoCopyStore {
     async fn known(&self, job_id: &str) -> Result<bool, StateError> {
         Ok(self.get(job_id).await?.is_some())

@@ -8,11 +8,15 @@ use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailur
 use sha2::{Digest, Sha256};
 
 use crate::ingest::ports::{
-    EventRecord, EventStore, ExistingEvent, ItemSize, JobState, PendingCursor, PendingJob,
-    PendingJobs, PendingPage, PutOutcome, QuarantineRecord, StoreError, StoredPayload,
+    EventRecord, EventStore, ExistingEvent, ItemSize, JobState, LinkWatch, PendingCursor,
+    PendingJob, PendingJobs, PendingPage, PutOutcome, QuarantineRecord, StoreError, StoredPayload,
+    WatchPage, WatchedFile,
 };
 use crate::jobs::MAX_TIME_MS;
-use crate::schema::{EVENTS_PENDING_JOBS, JOB_PENDING_VALUE, event_attr as a, limits};
+use crate::schema::{
+    EVENTS_LINK_WATCH, EVENTS_PENDING_JOBS, JOB_PENDING_VALUE, LINK_WATCH_VALUE, event_attr as a,
+    limits,
+};
 
 const SENDING: &str = "sending";
 const QUEUED: &str = "queued";
@@ -163,6 +167,10 @@ fn record_item(r: &EventRecord) -> HashMap<String, AttributeValue> {
             a::JOB_KINDS.into(),
             AttributeValue::L(r.job_kinds.iter().map(|k| s(k.as_str())).collect()),
         );
+    }
+    if let (Some(expiry), false) = (r.link_expires_at_ms, r.job_ids.is_empty()) {
+        item.insert(a::LINK_WATCH.into(), s(LINK_WATCH_VALUE));
+        item.insert(a::LINK_WATCH_SORT.into(), s(lease_sort(expiry)));
     }
     // One job: `jobId` (a string, as before); several (Daily's raw tracks): `jobIds`, a list.
     // Never joined into one string: a JaaS key may hold any character.
@@ -406,13 +414,21 @@ impl ItemSize for DynamoEventStore {
     }
 }
 
-impl PendingJobs for DynamoEventStore {
-    async fn expired(
+impl DynamoEventStore {
+    /// One page of a sparse index whose partition is `value` (of `hash`), items whose `sort`
+    /// is below `before`, continuing after `after`. Every key of this table and its indexes is
+    /// a string, so the cursor is text.
+    #[allow(clippy::too_many_arguments)]
+    async fn sparse_page(
         &self,
-        now_ms: i64,
+        operation: &'static str,
+        index: &str,
+        (hash, value): (&str, &str),
+        sort: &str,
+        before: String,
         limit: u32,
         after: Option<&PendingCursor>,
-    ) -> Result<PendingPage, StoreError> {
+    ) -> Result<(Vec<HashMap<String, AttributeValue>>, Option<PendingCursor>), StoreError> {
         let start = after.map(|c| {
             c.0.iter()
                 .map(|(k, v)| (k.clone(), s(v)))
@@ -422,22 +438,50 @@ impl PendingJobs for DynamoEventStore {
             .client
             .query()
             .table_name(&self.table)
-            .index_name(EVENTS_PENDING_JOBS)
-            .key_condition_expression("#p = :p AND #ps < :now")
-            .expression_attribute_names("#p", a::JOB_PENDING)
-            .expression_attribute_names("#ps", a::JOB_PENDING_SORT)
-            .expression_attribute_values(":p", s(JOB_PENDING_VALUE))
-            .expression_attribute_values(":now", s(lease_sort(now_ms)))
+            .index_name(index)
+            .key_condition_expression("#p = :p AND #ps < :before")
+            .expression_attribute_names("#p", hash)
+            .expression_attribute_names("#ps", sort)
+            .expression_attribute_values(":p", s(value))
+            .expression_attribute_values(":before", s(before))
             .limit(i32::try_from(limit.max(1)).unwrap_or(i32::MAX))
             .set_exclusive_start_key(start)
             .send()
             .await
-            .map_err(|e| err("Query(pending jobs)")(super::boxed(e)))?;
+            .map_err(|e| err(operation)(super::boxed(e)))?;
+        let next = resp.last_evaluated_key().map(|k| {
+            PendingCursor(
+                k.iter()
+                    .filter_map(|(name, v)| Some((name.clone(), v.as_s().ok()?.clone())))
+                    .collect(),
+            )
+        });
+        Ok((resp.items.unwrap_or_default(), next))
+    }
+}
+
+impl PendingJobs for DynamoEventStore {
+    async fn expired(
+        &self,
+        now_ms: i64,
+        limit: u32,
+        after: Option<&PendingCursor>,
+    ) -> Result<PendingPage, StoreError> {
+        let (items, next) = self
+            .sparse_page(
+                "Query(pending jobs)",
+                EVENTS_PENDING_JOBS,
+                (a::JOB_PENDING, JOB_PENDING_VALUE),
+                a::JOB_PENDING_SORT,
+                lease_sort(now_ms),
+                limit,
+                after,
+            )
+            .await?;
         let text = |item: &HashMap<String, AttributeValue>, name: &str| {
             item.get(name).and_then(|v| v.as_s().ok()).cloned()
         };
-        let jobs = resp
-            .items()
+        let jobs = items
             .iter()
             .filter_map(|item| {
                 Some(PendingJob {
@@ -450,15 +494,66 @@ impl PendingJobs for DynamoEventStore {
                 })
             })
             .collect();
-        // Every key attribute of this table and index is a string.
-        let next = resp.last_evaluated_key().map(|k| {
-            PendingCursor(
-                k.iter()
-                    .filter_map(|(name, v)| Some((name.clone(), v.as_s().ok()?.clone())))
-                    .collect(),
-            )
-        });
         Ok(PendingPage { jobs, next })
+    }
+}
+
+impl LinkWatch for DynamoEventStore {
+    async fn due(
+        &self,
+        before_ms: i64,
+        limit: u32,
+        after: Option<&PendingCursor>,
+    ) -> Result<WatchPage, StoreError> {
+        let (items, next) = self
+            .sparse_page(
+                "Query(link watch)",
+                EVENTS_LINK_WATCH,
+                (a::LINK_WATCH, LINK_WATCH_VALUE),
+                a::LINK_WATCH_SORT,
+                lease_sort(before_ms),
+                limit,
+                after,
+            )
+            .await?;
+        let files = items
+            .iter()
+            .filter(|item| item.contains_key(a::KEY))
+            .map(|item| WatchedFile {
+                event: super::read::stored_event(item, a::LINK_WATCH_SORT),
+                link_expires_at_ms: item
+                    .get(a::LINK_WATCH_SORT)
+                    .and_then(|v| v.as_s().ok())
+                    .and_then(|t| t.parse().ok())
+                    .unwrap_or(0),
+            })
+            .collect();
+        Ok(WatchPage { files, next })
+    }
+
+    async fn unwatch(&self, key: &str) -> Result<(), StoreError> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key(a::KEY, s(key))
+            .update_expression("REMOVE #w, #ws")
+            // Never recreate an item that expired meanwhile.
+            .condition_expression("attribute_exists(#k)")
+            .expression_attribute_names("#k", a::KEY)
+            .expression_attribute_names("#w", a::LINK_WATCH)
+            .expression_attribute_names("#ws", a::LINK_WATCH_SORT)
+            .send()
+            .await
+            .map(|_| ())
+            .or_else(|e| {
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception())
+                {
+                    Ok(())
+                } else {
+                    Err(err("UpdateItem(unwatch)")(super::boxed(e)))
+                }
+            })
     }
 }
 

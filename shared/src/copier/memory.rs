@@ -83,6 +83,21 @@ impl MemStore {
         lock(&self.at_risk).get(job_id).cloned()
     }
 
+    /// Puts `job_id` in `status` (a test's starting point).
+    pub(crate) fn set_status(&self, job_id: &str, status: CopyStatus) {
+        lock(&self.records).insert(
+            job_id.to_owned(),
+            Record {
+                status,
+                progress: None,
+                screenshots_done: 0,
+                attempts: 1,
+                result: None,
+                expires_at_secs: 0,
+            },
+        );
+    }
+
     /// Makes the next `times` calls of `operation` (a method name, e.g. `"mark_copied"`) fail
     /// as a store outage would: nothing written, not a lost lease.
     pub(crate) fn fail(&self, operation: &'static str, times: u32) {
@@ -147,6 +162,35 @@ impl AtRiskFlags for &MemStore {
         }
         flags.insert(flag.job_id.clone(), flag.clone());
         Ok(true)
+    }
+}
+
+/// The states as the read API's view of the copies table shows them.
+impl crate::read::ports::CopyStates for &MemStore {
+    async fn copy_states(
+        &self,
+        job_ids: &[String],
+    ) -> Result<HashMap<String, crate::read::model::CopyView>, crate::read::ports::ReadError> {
+        let records = lock(&self.records);
+        Ok(job_ids
+            .iter()
+            .filter_map(|id| {
+                let r = records.get(id)?;
+                let (permanent, reason) = match &r.status {
+                    CopyStatus::Failed { permanent, reason } => (*permanent, Some(reason.clone())),
+                    _ => (false, None),
+                };
+                Some((
+                    id.clone(),
+                    crate::read::model::CopyView {
+                        state: r.status.name().to_owned(),
+                        permanent,
+                        reason,
+                        ..crate::read::model::CopyView::default()
+                    },
+                ))
+            })
+            .collect())
     }
 }
 

@@ -121,22 +121,26 @@ pub trait AtRiskFlags: Send + Sync {
     fn flag_at_risk(&self, flag: &AtRisk) -> impl Future<Output = Result<bool, StateError>> + Send;
 }
 
-/// Writes `flag` through `flags`, logging and counting a new one (`CopiesAtRisk`). A write
-/// that fails is logged: the caller's next look at the job (a hand-back, a sweep) writes it.
-/// True when this call flagged the job.
-pub async fn flag_at_risk(flags: &impl AtRiskFlags, flag: &AtRisk, now_ms: i64) -> bool {
-    match flags.flag_at_risk(flag).await {
+/// Writes `flag` through `flags`, logging and counting a new one (`CopiesAtRisk`) and
+/// logging a failed write (the caller's next look at the job writes it). `Ok(true)` when this
+/// call flagged the job.
+pub async fn flag_at_risk(
+    flags: &impl AtRiskFlags,
+    flag: &AtRisk,
+    now_ms: i64,
+) -> Result<bool, StateError> {
+    let result = flags.flag_at_risk(flag).await;
+    match &result {
         Ok(true) => {
             tracing::warn!(job_id = %flag.job_id, cause = flag.cause.as_str(), link_seconds_left = flag.link_expires_at_ms.saturating_sub(now_ms) / 1000, reason = %flag.reason, "copy at risk");
             crate::metrics::count("CopiesAtRisk", 1.0);
-            true
         }
-        Ok(false) => false,
+        Ok(false) => {}
         Err(e) => {
-            tracing::warn!(job_id = %flag.job_id, error = %crate::telemetry::chain(&e), "could not flag the copy at risk");
-            false
+            tracing::warn!(job_id = %flag.job_id, error = %crate::telemetry::chain(e), "could not flag the copy at risk");
         }
     }
+    result
 }
 
 /// An object-store failure. `no_such_upload` marks an upload that no longer exists

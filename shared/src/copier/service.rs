@@ -594,7 +594,8 @@ impl<S: CopyStateStore + AtRiskFlags, K: MultipartSink, O: Origin> CopyService<S
             AtRisk::link_expiring(job, reason, now, self.settings.at_risk_window)
         };
         if let Some(flag) = flag {
-            super::ports::flag_at_risk(&self.store, &flag, now).await;
+            // A failed write is logged; the next hand-back writes it.
+            let _ = super::ports::flag_at_risk(&self.store, &flag, now).await;
         }
     }
 

@@ -439,6 +439,7 @@ impl<S: EventStore + ItemSize, Q: JobQueue, B: BlobStore> IngestService<S, Q, B>
             conflict_of: conflict_of.map(str::to_owned),
             job_ids: jobs.iter().map(|j| j.job_id.clone()).collect(),
             job_kinds: jobs.iter().map(|j| j.kind).collect(),
+            link_expires_at_ms: jobs.iter().map(|j| j.link_expires_at).min(),
             job_state: has_jobs.then(|| JobState::Sending {
                 lease_until_ms: now_ms.saturating_add(self.lease_ms),
             }),

@@ -64,6 +64,9 @@ pub struct EventRecord {
     pub job_ids: Vec<String>,
     /// The kind of each job, in the order of `job_ids` (stored as `jobKinds`).
     pub job_kinds: Vec<crate::jobs::FileKind>,
+    /// The earliest expiry of those jobs' links (Unix ms): the event is watched until the
+    /// sweeper has checked its copies before then (`byLinkWatch`). `None`: nothing to watch.
+    pub link_expires_at_ms: Option<i64>,
     pub job_state: Option<JobState>,
     /// The planned jobs as [`crate::jobs::encode_jobs`] writes them, kept with the item until
     /// they are queued so that the sweeper can send them.
@@ -181,6 +184,37 @@ pub struct PendingPage {
     pub jobs: Vec<PendingJob>,
     /// Present when more may follow.
     pub next: Option<PendingCursor>,
+}
+
+/// A file event on the link watch: what its `RecordingAtRisk` would say, and when its
+/// earliest link dies.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WatchedFile {
+    pub event: crate::read::model::StoredEvent,
+    pub link_expires_at_ms: i64,
+}
+
+/// One page of [`LinkWatch::due`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WatchPage {
+    pub files: Vec<WatchedFile>,
+    pub next: Option<PendingCursor>,
+}
+
+/// The file events whose links near expiry (a sparse index: no table scan), each looked at
+/// once: the sweeper checks their copies, then takes them off the watch.
+pub trait LinkWatch: Send + Sync {
+    /// Up to `limit` watched events whose earliest link dies before `before_ms`, soonest
+    /// first, continuing after `after`.
+    fn due(
+        &self,
+        before_ms: i64,
+        limit: u32,
+        after: Option<&PendingCursor>,
+    ) -> impl Future<Output = Result<WatchPage, StoreError>> + Send;
+
+    /// Takes `key` off the watch.
+    fn unwatch(&self, key: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
 /// The index of events whose job is not yet queued (a sparse index: no table scan).

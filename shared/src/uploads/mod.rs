@@ -431,6 +431,8 @@ impl<B: UploadBucket, L: RecordingLedger, E: EventStore> UploadService<B, L, E> 
             conflict_of: None,
             job_ids: vec![d.job_id()],
             job_kinds: vec![crate::jobs::FileKind::Recording],
+            // Copied and verified before it is recorded: nothing to watch.
+            link_expires_at_ms: None,
             job_state: None,
             job_message: None,
             expires_at_secs: self.retention.map(|r| now_ms / 1000 + r.as_secs() as i64),
