@@ -150,6 +150,15 @@ pub fn list(env: &impl Env, var: &'static str) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// The TTL (Unix seconds) of an event stored at `now_ms` that is kept for `retention`.
+pub fn expires_at_secs(now_ms: i64, retention: Option<std::time::Duration>) -> Option<i64> {
+    retention.map(|r| {
+        now_ms
+            .div_euclid(1000)
+            .saturating_add(i64::try_from(r.as_secs()).unwrap_or(i64::MAX))
+    })
+}
+
 /// `EVENT_RETENTION_DAYS`: stored events expire with the table's TTL after this many days;
 /// absent or 0, they are kept.
 pub fn event_retention(env: &impl Env) -> Result<Option<std::time::Duration>, ConfigError> {

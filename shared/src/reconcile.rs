@@ -227,27 +227,18 @@ pub fn reconciled_event(
         room: job.room.clone(),
         tenant: job.app_id.clone(),
         account: job.customer_id.clone(),
-        participant: None,
-        presence: None,
         timestamp_ms: job.source.timestamp,
         received_at_ms: now_ms,
         payload_sha256: hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&payload)),
         payload: StoredPayload::Inline(payload),
         // Named no meeting: the read API finds its meeting under the room by time.
         indexes_room_session: true,
-        data_error: None,
-        link_error: None,
-        notes: Vec::new(),
-        conflict_of: None,
         job_ids: vec![job.job_id.clone()],
         job_kinds: vec![job.kind],
         link_expires_at_ms: Some(job.link_expires_at),
-        job_state: None,
-        job_message: None,
-        expires_at_secs: retention.map(|r| {
-            (now_ms / 1000).saturating_add(i64::try_from(r.as_secs()).unwrap_or(i64::MAX))
-        }),
+        expires_at_secs: config::expires_at_secs(now_ms, retention),
         attempt: format!("reconcile-{now_ms}"),
+        ..EventRecord::default()
     }
 }
 

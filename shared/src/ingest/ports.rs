@@ -24,8 +24,15 @@ pub enum JobState {
     Queued,
 }
 
-/// One accepted webhook, ready to be written once.
-#[derive(Debug, Clone)]
+impl Default for StoredPayload {
+    fn default() -> Self {
+        Self::Inline(Vec::new())
+    }
+}
+
+/// One accepted webhook, ready to be written once. (`Default` is for the events this product
+/// writes itself, a Jibri upload or a reconciled recording: what they do not say stays empty.)
+#[derive(Debug, Clone, Default)]
 pub struct EventRecord {
     /// The storage key: the idempotencyKey as sent, a derived key when absent, or a
     /// conflict key when the sent key was already used by a different payload.

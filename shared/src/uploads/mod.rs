@@ -417,26 +417,18 @@ impl<B: UploadBucket, L: RecordingLedger, E: EventStore> UploadService<B, L, E> 
             room_key: d.room_key(),
             room: d.room.clone(),
             tenant: d.tenant.clone(),
-            account: None,
-            participant: None,
-            presence: None,
             timestamp_ms: now_ms,
             received_at_ms: now_ms,
             payload_sha256: hex::encode(Sha256::digest(&payload)),
             payload: StoredPayload::Inline(payload),
             indexes_room_session: true,
-            data_error: None,
-            link_error: None,
-            notes: Vec::new(),
-            conflict_of: None,
             job_ids: vec![d.job_id()],
             job_kinds: vec![crate::jobs::FileKind::Recording],
-            // Copied and verified before it is recorded: nothing to watch.
-            link_expires_at_ms: None,
-            job_state: None,
-            job_message: None,
-            expires_at_secs: self.retention.map(|r| now_ms / 1000 + r.as_secs() as i64),
+            // Copied and verified before it is recorded: nothing to watch
+            // (`link_expires_at_ms` none), nothing to queue.
+            expires_at_secs: crate::config::expires_at_secs(now_ms, self.retention),
             attempt: format!("jibri-{now_ms}"),
+            ..EventRecord::default()
         };
         // `Exists`: recorded by an earlier completion of the same content. Fine.
         self.events
