@@ -9,12 +9,11 @@
 //! never both send; were both to send anyway (a lease that ran out under a slow writer), the
 //! copier deduplicates by job id.
 //!
-//!
 //! **The link watch.** Every file event is also on a second sparse index (`byLinkWatch`, by
 //! its earliest link expiry) from the moment it is stored. Each run looks at the ones whose
 //! links die within the warning window ([`crate::jobs::at_risk_window`]), reads their copy
-//! states, and flags at risk (for the meeting events' `RecordingAtRisk`) every file that no
-//! copier has copied, is copying, or has failed for good: never claimed (the queue or the
+//! states, and flags at risk (for the meeting events' `RecordingAtRisk`) every file that is
+//! not copied, not being copied and not failed for good: never claimed (the queue or the
 //! copier down), handed back, or given up. Then it takes the event off the watch: each is
 //! looked at once. This holds whatever failed upstream, also a job that never left the
 //! events table.
@@ -166,8 +165,10 @@ where
     #[instrument(name = "sweep", skip_all)]
     pub async fn sweep(&self, now_ms: i64) -> Result<SweepReport, SweepError> {
         let mut report = SweepReport::default();
-        let pending = self.sweep_pages(now_ms, &mut report).await;
-        let watch = self.watch_links(now_ms, &mut report).await;
+        // Boxed: the two passes nest the SDK's futures deeply enough to overflow the
+        // compiler's layout depth in the Lambda main otherwise.
+        let pending = Box::pin(self.sweep_pages(now_ms, &mut report)).await;
+        let watch = Box::pin(self.watch_links(now_ms, &mut report)).await;
         let result = pending.and(watch);
         metrics::count("JobsSwept", f64::from(report.enqueued));
         match &result {
